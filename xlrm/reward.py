@@ -1,0 +1,391 @@
+"""Reward models: Bradley-Terry training with TRL's RewardTrainer, and fast scoring.
+
+Training and scoring render a pair the same way: the prompt messages plus one
+assistant reply through the tokenizer's chat template
+(``apply_chat_template(..., tokenize=True)``, as TRL does), and score the
+last token with a bias-free linear head on the final hidden state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from xlrm.config import _coerce
+from xlrm.errors import ConfigError
+from xlrm.schema import messages_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapter settings (peft.LoraConfig field names)."""
+
+    r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    target_modules: list[str] | str = "all-linear"
+
+
+# Keys of the train_rm section that are xlrm's own; every other key is a RewardConfig field.
+@dataclass
+class RMExtras:
+    # Full fine-tuning when null; a LoRA adapter (plus the score head) otherwise.
+    lora: LoraSettings | None = None
+    # Freeze the input embeddings (most of a small multilingual model's parameters).
+    freeze_embeddings: bool = False
+    # Train only the last N transformer layers (and the head); null trains all.
+    trainable_layers: int | None = None
+    # What to do with a pair longer than max_length: "drop" it (TRL's behaviour), or
+    # truncate it from the "left" (the study's released code), keeping the reply.
+    truncation: Literal["drop", "left"] = "drop"
+    # Use at most this many training pairs (first N in file order); null uses all.
+    max_train_pairs: int | None = None
+
+
+# RewardConfig defaults that xlrm changes so the same params run on a CPU and a GPU.
+RM_DEFAULTS: dict[str, Any] = {
+    "report_to": ["mlflow"],
+    "save_strategy": "no",
+    "logging_steps": 1,
+    "gradient_checkpointing": False,
+    "bf16": False,
+    "remove_unused_columns": False,
+    "disable_dropout": True,
+}
+
+
+@dataclass
+class TrainRMConfig:
+    """The ``train_rm`` section: RewardConfig fields plus :class:`RMExtras`."""
+
+    extras: RMExtras
+    reward_config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_section(cls, section: dict | None, where: str = "train_rm") -> "TrainRMConfig":
+        from trl import RewardConfig
+
+        section = dict(section or {})
+        extra_names = {f.name for f in dataclasses.fields(RMExtras)}
+        rc_fields = {f.name: f for f in dataclasses.fields(RewardConfig) if f.init}
+        unknown = sorted(set(section) - extra_names - set(rc_fields))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: xlrm keys "
+                              f"{sorted(extra_names)} and RewardConfig fields")
+        from xlrm.config import from_dict
+
+        extras = from_dict(RMExtras, {k: section.pop(k) for k in list(section) if k in extra_names},
+                           where)
+        for forbidden in ("output_dir",):
+            if forbidden in section:
+                raise ConfigError(f"{where}.{forbidden}: set by the stage (checkpoints go to a "
+                                  "scratch folder that DVC ignores)")
+        hints = typing.get_type_hints(RewardConfig)
+        rc = {}
+        for k, v in section.items():
+            rc[k] = _coerce(hints.get(k, Any), v, f"{where}.{k}")
+        return cls(extras=extras, reward_config=rc)
+
+    def to_params(self) -> dict:
+        return {**self.reward_config, **dataclasses.asdict(self.extras)}
+
+
+# ---------------------------------------------------------------------------- tokenization
+
+
+def render_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of a conversation through the chat template (as TRL tokenizes it)."""
+    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)
+    return list(out["input_ids"])
+
+
+def tokenize_pairs(rows: list[dict], tokenizer, max_length: int | None,
+                   truncation: str = "drop") -> tuple[dict[str, list], dict[str, int]]:
+    """Tokenize chosen and rejected conversations; drop or left-truncate long pairs.
+
+    Returns columns ``chosen_ids``, ``rejected_ids``, ``id`` and counts
+    ``{"pairs_in", "pairs_kept", "dropped_too_long", "truncated"}``.
+    """
+    cols: dict[str, list] = {"chosen_ids": [], "rejected_ids": [], "id": []}
+    dropped = truncated = 0
+    for row in rows:
+        c = render_ids(tokenizer, messages_for(row, row["chosen"]))
+        r = render_ids(tokenizer, messages_for(row, row["rejected"]))
+        if max_length is not None and max(len(c), len(r)) > max_length:
+            if truncation == "drop":
+                dropped += 1
+                continue
+            c, r = c[-max_length:], r[-max_length:]
+            truncated += 1
+        cols["chosen_ids"].append(c)
+        cols["rejected_ids"].append(r)
+        cols["id"].append(row["id"])
+    stats = {"pairs_in": len(rows), "pairs_kept": len(cols["id"]), "dropped_too_long": dropped,
+             "truncated": truncated}
+    return cols, stats
+
+
+# ---------------------------------------------------------------------------- models
+
+
+def load_tokenizer(path: str | Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        raise ConfigError(f"{path}: the tokenizer has no pad token; run the base_model stage, "
+                          "which adds one")
+    return tok
+
+
+def load_seqcls(base_dir: str | Path, dtype: str = "float32", seed: int | None = None):
+    """The base LM with a fresh one-output score head (random unless ``seed`` fixes it)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialized score head" notice is expected
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_dir, num_labels=1, dtype=getattr(torch, dtype))
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    tok_pad = model.config.get_text_config().pad_token_id
+    if tok_pad is None:
+        raise ConfigError(f"{base_dir}: the model config has no pad_token_id")
+    return model
+
+
+def load_reward_model(rm_dir: str | Path, base_dir: str | Path | None = None,
+                      dtype: str = "float32"):
+    """Load a trained RM: a full model folder, or a LoRA adapter over ``base_dir`` (merged)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    rm_dir = Path(rm_dir)
+    if (rm_dir / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        if base_dir is None:
+            raise ConfigError(f"{rm_dir} holds a LoRA adapter: the base model folder is needed")
+        base = load_seqcls(base_dir, dtype)
+        model = PeftModel.from_pretrained(base, rm_dir).merge_and_unload()
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(rm_dir, dtype=getattr(torch, dtype))
+    model.eval()
+    return model
+
+
+def _freeze(model, extras: RMExtras) -> dict[str, int]:
+    if extras.freeze_embeddings:
+        for p in model.get_input_embeddings().parameters():
+            p.requires_grad_(False)
+    if extras.trainable_layers is not None:
+        backbone = getattr(model, model.base_model_prefix)
+        layers = backbone.layers
+        n_frozen = max(0, len(layers) - extras.trainable_layers)
+        for layer in layers[:n_frozen]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"params_trainable": trainable, "params_total": total}
+
+
+def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: str | Path,
+                       cfg: TrainRMConfig, *, scratch_dir: str | Path,
+                       eval_rows: list[dict] | None = None) -> dict[str, Any]:
+    """Train a Bradley-Terry RM on ``train_rows`` and save the final model (or adapter).
+
+    Only the final weights land in ``out_dir``; checkpoints and logs of the
+    trainer go to ``scratch_dir``. Returns stats and the final training metrics.
+    """
+    import torch
+    from datasets import Dataset
+    from trl import RewardConfig, RewardTrainer
+
+    extras = cfg.extras
+    rc_kwargs = {**RM_DEFAULTS, **cfg.reward_config}
+    if not torch.cuda.is_available():
+        rc_kwargs["bf16"] = False
+        rc_kwargs.setdefault("use_cpu", True)
+    seed = rc_kwargs.get("seed", 42)
+    args = RewardConfig(output_dir=str(scratch_dir), **rc_kwargs)
+
+    tok = load_tokenizer(base_dir)
+    if extras.max_train_pairs is not None:
+        train_rows = train_rows[: extras.max_train_pairs]
+    cols, stats = tokenize_pairs(train_rows, tok, args.max_length, extras.truncation)
+    if stats["pairs_kept"] == 0:
+        raise ConfigError(f"no training pairs left: {stats['dropped_too_long']} of "
+                          f"{stats['pairs_in']} were longer than max_length={args.max_length}")
+    if stats["dropped_too_long"]:
+        log.warning("dropped %d of %d pairs longer than max_length=%s", stats["dropped_too_long"],
+                    stats["pairs_in"], args.max_length)
+    train_ds = Dataset.from_dict({"chosen_ids": cols["chosen_ids"], "rejected_ids": cols["rejected_ids"]})
+    eval_ds = None
+    if eval_rows:
+        ecols, estats = tokenize_pairs(eval_rows, tok, args.max_length, extras.truncation)
+        stats["eval_pairs"] = estats["pairs_kept"]
+        if estats["pairs_kept"]:
+            eval_ds = Dataset.from_dict({"chosen_ids": ecols["chosen_ids"],
+                                         "rejected_ids": ecols["rejected_ids"]})
+    if eval_ds is None:
+        args.eval_strategy = "no"
+
+    model = load_seqcls(base_dir, seed=seed)
+    peft_config = None
+    if extras.lora is not None:
+        from peft import LoraConfig, TaskType
+
+        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, **dataclasses.asdict(extras.lora))
+    else:
+        stats.update(_freeze(model, extras))
+
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                            processing_class=tok, peft_config=peft_config)
+    if extras.lora is not None:
+        trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+        stats.update(params_trainable=trainable,
+                     params_total=sum(p.numel() for p in trainer.model.parameters()))
+        if extras.freeze_embeddings or extras.trainable_layers is not None:
+            log.info("freeze_embeddings/trainable_layers are ignored with LoRA (the base is frozen)")
+    result = trainer.train()
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    metrics = {"train_loss": float(result.training_loss), "train_steps": int(result.global_step),
+               "train_runtime_s": float(result.metrics.get("train_runtime", math.nan))}
+    if history:
+        metrics["first_loss"] = float(history[0]["loss"])
+        metrics["last_loss"] = float(history[-1]["loss"])
+    if eval_ds is not None:
+        ev = trainer.evaluate()
+        metrics.update({k: float(v) for k, v in ev.items() if isinstance(v, (int, float))})
+    final = trainer.model
+    if extras.lora is None:
+        changed = sum(not torch.equal(before[n], p.detach()) for n, p in final.named_parameters()
+                      if n in before)
+        metrics["params_changed_share"] = changed / max(1, len(before))
+    final.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    return {**stats, **metrics}
+
+
+# ---------------------------------------------------------------------------- scoring
+
+
+def length_batches(lengths: list[int] | np.ndarray, token_budget: int,
+                   max_batch: int = 256) -> list[np.ndarray]:
+    """Group indices into batches of similar length whose padded size fits a token budget.
+
+    Sequences are sorted longest first, so the first batch shows the peak memory.
+    """
+    lengths = np.asarray(lengths)
+    order = np.argsort(-lengths, kind="stable")
+    batches, cur, cur_max = [], [], 0
+    for i in order:
+        L = int(lengths[i])
+        new_max = max(cur_max, L)
+        if cur and (new_max * (len(cur) + 1) > token_budget or len(cur) >= max_batch):
+            batches.append(np.array(cur))
+            cur, new_max = [], L
+        cur.append(i)
+        cur_max = new_max
+    if cur:
+        batches.append(np.array(cur))
+    return batches
+
+
+def _last_hidden(model, input_ids, attention_mask):
+    """Final hidden state at each sequence's last real token (right padding)."""
+    backbone = getattr(model, model.base_model_prefix)
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    last = attention_mask.sum(dim=1) - 1
+    return hidden[range(hidden.shape[0]), last]
+
+
+def encode_conversations(tokenizer, convs: list[list[dict]], max_length: int | None
+                         ) -> tuple[list[list[int]], int]:
+    """Token ids per conversation, truncated from the left to ``max_length``."""
+    ids, truncated = [], 0
+    for conv in convs:
+        t = render_ids(tokenizer, conv)
+        if max_length is not None and len(t) > max_length:
+            t = t[-max_length:]
+            truncated += 1
+        ids.append(t)
+    return ids, truncated
+
+
+def pooled_states(model, ids: list[list[int]], pad_id: int, token_budget: int = 8192,
+                  device: str | None = None):
+    """Last-token final hidden states for token sequences, batched by length.
+
+    Returns a float32 tensor ``[len(ids), hidden]`` in input order.
+    """
+    import torch
+
+    device = device or next(model.parameters()).device
+    lengths = [len(x) for x in ids]
+    out = None
+    with torch.inference_mode():
+        for batch in length_batches(lengths, token_budget):
+            width = max(lengths[i] for i in batch)
+            inp = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for j, i in enumerate(batch):
+                inp[j, : lengths[i]] = torch.tensor(ids[i])
+                mask[j, : lengths[i]] = 1
+            h = _last_hidden(model, inp.to(device), mask.to(device)).float()
+            if out is None:
+                out = torch.empty((len(ids), h.shape[-1]), dtype=torch.float32)
+            out[torch.as_tensor(batch)] = h.cpu()
+    return out
+
+
+def score_head_weights(model):
+    """The score head's weight matrix ``[num_labels, hidden]`` as float32."""
+    return model.score.weight.detach().float().cpu()
+
+
+def random_heads(hidden_size: int, n_heads: int, std: float, seed: int = 0):
+    """``n_heads`` random score heads drawn as a fresh head is initialised (normal, std)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn((n_heads, hidden_size), generator=g) * std
+
+
+def score_pairs(model, tokenizer, rows: list[dict], *, max_length: int | None = None,
+                token_budget: int = 8192, heads=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Score every pair's chosen and rejected conversation.
+
+    All 2N conversations are batched together by length. With ``heads``
+    (``[K, hidden]``) the scores of K heads are returned (shape ``[K, N]``);
+    otherwise the model's own head (shape ``[N]``).
+    Returns ``(chosen_scores, rejected_scores, stats)``.
+    """
+    convs = [messages_for(r, r["chosen"]) for r in rows] + [messages_for(r, r["rejected"]) for r in rows]
+    ids, truncated = encode_conversations(tokenizer, convs, max_length)
+    pooled = pooled_states(model, ids, tokenizer.pad_token_id, token_budget)
+    w = heads if heads is not None else score_head_weights(model)
+    scores = (pooled @ w.T).T.numpy().astype(np.float64)  # [K, 2N]
+    n = len(rows)
+    chosen, rejected = scores[:, :n], scores[:, n:]
+    if heads is None:
+        chosen, rejected = chosen[0], rejected[0]
+    stats = {"pairs": n, "truncated_sequences": truncated,
+             "tokens": int(sum(len(x) for x in ids))}
+    return chosen, rejected, stats

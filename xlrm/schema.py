@@ -1,0 +1,95 @@
+"""The one normalised schema every xlrm data file uses.
+
+A *preference pair* row (JSON lines, one object per line)::
+
+    {
+      "id": "seed-00042",            # item id, shared by the parallel versions of an item
+      "language": "en",              # ISO 639-1 code (see xlrm.languages)
+      "prompt": [{"role": "user", "content": "..."}],   # conversation so far, ends with a user turn
+      "chosen": "...",               # the better assistant reply
+      "rejected": "...",             # the worse assistant reply
+      "source": "llmbar/natural",    # where the pair came from
+      "subset": "llmbar-natural",    # finer grouping (M-RewardBench subset names for eval sets)
+      "category": "chat-hard"        # optional: chat | chat-hard | safety | reasoning
+    }
+
+``(id, language)`` is unique within a file; the same ``id`` in two languages
+means the two rows are translations of each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xlrm.errors import DataError
+
+ROLES = ("system", "user", "assistant")
+REQUIRED = ("id", "language", "prompt", "chosen", "rejected", "source", "subset")
+OPTIONAL = ("category",)
+CATEGORIES = ("chat", "chat-hard", "safety", "reasoning")
+
+
+def validate_pair(row: Any, *, path: str | None = None, row_num: int | None = None) -> dict:
+    """Check one normalised row; return it with fields in canonical order.
+
+    Raises DataError naming the file, row and field of the first problem.
+    """
+
+    def err(msg: str, field: str | None = None) -> DataError:
+        return DataError(msg, path=path, row=row_num, field=field)
+
+    if not isinstance(row, dict):
+        raise err(f"expected an object, got {type(row).__name__}")
+    for key in REQUIRED:
+        if key not in row:
+            raise err("missing", key)
+    for key in ("id", "language", "chosen", "rejected", "source", "subset"):
+        if not isinstance(row[key], str):
+            raise err(f"must be a string, got {type(row[key]).__name__}", key)
+    for key in ("id", "language", "chosen", "rejected"):
+        if not row[key].strip():
+            raise err("is empty", key)
+    prompt = row["prompt"]
+    if not isinstance(prompt, list) or not prompt:
+        raise err("must be a non-empty list of {role, content} messages", "prompt")
+    for i, msg in enumerate(prompt):
+        if not isinstance(msg, dict) or set(msg) != {"role", "content"}:
+            raise err(f"message {i} must be an object with exactly 'role' and 'content'", "prompt")
+        if msg["role"] not in ROLES:
+            raise err(f"message {i} has role {msg['role']!r}; expected one of {ROLES}", "prompt")
+        if not isinstance(msg["content"], str) or not msg["content"].strip():
+            raise err(f"message {i} has empty or non-string content", "prompt")
+    if prompt[-1]["role"] != "user":
+        raise err("the last message must be a user turn", "prompt")
+    if row["chosen"] == row["rejected"]:
+        raise err("chosen and rejected are identical", "chosen")
+    extra = set(row) - set(REQUIRED) - set(OPTIONAL)
+    if extra:
+        raise err(f"unknown field(s) {sorted(extra)}")
+    category = row.get("category")
+    if category is not None and category not in CATEGORIES:
+        raise err(f"must be one of {CATEGORIES} or null, got {category!r}", "category")
+    out = {k: row[k] for k in REQUIRED}
+    if category is not None:
+        out["category"] = category
+    return out
+
+
+def validate_file_rows(rows: list[dict], path: str) -> list[dict]:
+    """Validate every row and the (id, language) uniqueness of a whole file."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for i, row in enumerate(rows, start=1):
+        row = validate_pair(row, path=path, row_num=i)
+        key = (row["id"], row["language"])
+        if key in seen:
+            raise DataError(f"duplicate (id, language) {key}, first seen at row {seen[key]}",
+                            path=path, row=i, field="id")
+        seen[key] = i
+        out.append(row)
+    return out
+
+
+def messages_for(row: dict, response: str) -> list[dict]:
+    """The full conversation a reward model scores: the prompt plus one reply."""
+    return [*row["prompt"], {"role": "assistant", "content": response}]
