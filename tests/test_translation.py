@@ -37,12 +37,14 @@ SENTENCES = {
 
 EN = {
     "prompt": "Could you explain briefly why the sky looks blue during the day?",
-    "chosen": "Sunlight is scattered by the molecules of the air, and blue light is scattered the most.",
+    "chosen": ("Sunlight is scattered by the molecules of the air, and blue light is "
+               "scattered the most."),
     "rejected": "The sky is blue because it reflects the colour of the oceans below it.",
 }
 ES = {
     "prompt": "¿Podrías explicar brevemente por qué el cielo se ve azul durante el día?",
-    "chosen": "La luz del sol se dispersa en las moléculas del aire, y la luz azul es la que más se dispersa.",
+    "chosen": ("La luz del sol se dispersa en las moléculas del aire, y la luz azul es la "
+               "que más se dispersa."),
     "rejected": "El cielo es azul porque refleja el color de los océanos que hay debajo de él.",
 }
 
@@ -68,13 +70,15 @@ def test_language_checker_detects_real_sentences():
     assert not checker.is_language(SENTENCES["es"], "it")
     assert not checker.is_language(SENTENCES["ko"], "zh")
     assert checker.is_language(SENTENCES["zh"], "zh-Hant")  # lingua has one Chinese
-    assert checker.are_language([SENTENCES["es"], SENTENCES["en"], "ok"], "es") == [True, False, True]
+    many = [SENTENCES["es"], SENTENCES["en"], "ok"]
+    assert checker.are_language(many, "es") == [True, False, True]
 
 
 def test_language_checker_short_and_code_texts_pass():
     checker = LanguageChecker(["es"], min_chars=20)
     assert checker.is_language("OK, thanks!", "es")  # too short to judge
-    code = "```python\nfor i in range(10):\n    print(i * 2)\n```\n`x = 42` 3.14159 https://example.com/a/b"
+    code = ("```python\nfor i in range(10):\n    print(i * 2)\n```\n"
+            "`x = 42` 3.14159 https://example.com/a/b")
     assert strip_unidentifiable(code) == ""
     assert checker.is_language(code, "es")
     assert checker.detect(code) is None
@@ -199,9 +203,13 @@ def tiny_m2m(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     cfg = M2M100Config(vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1,
                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                       decoder_ffn_dim=32, max_position_embeddings=256, pad_token_id=0,
-                       bos_token_id=1, eos_token_id=2, decoder_start_token_id=2)
-    M2M100ForConditionalGeneration(cfg).save_pretrained(path)
+                       decoder_ffn_dim=32, max_position_embeddings=256, init_std=1.0,
+                       pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2)
+    model = M2M100ForConditionalGeneration(cfg)
+    # never end early or emit specials: random weights then give non-empty text
+    # (pad, bos, eos, unk, __en__, __ko__; __es__ is forced, so it must stay allowed)
+    model.generation_config.suppress_tokens = [0, 1, 2, 3, 4, 6]
+    model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
 
@@ -213,12 +221,19 @@ def tiny_llama(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("llama")
     tok = _tokenizer([])
+    tok.chat_template = ("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
                       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                      max_position_embeddings=512, pad_token_id=0, bos_token_id=1,
-                      eos_token_id=2)
-    LlamaForCausalLM(cfg).save_pretrained(path)
+                      max_position_embeddings=512, initializer_range=1.0, pad_token_id=0,
+                      bos_token_id=1, eos_token_id=2)
+    model = LlamaForCausalLM(cfg)
+    # no specials and no newline: the random continuation is a non-empty first line
+    vocab = tok.get_vocab()
+    model.generation_config.suppress_tokens = sorted(
+        {*range(len(tok.all_special_tokens)), *(i for t, i in vocab.items() if "Ċ" in t)})
+    model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
 
@@ -286,7 +301,8 @@ def test_hf_seq2seq_dedup_cache_and_batches(tiny_m2m, monkeypatch):
     assert forced and set(forced) == {es_id}
     assert stats["texts"] == 9 and stats["texts_unique"] == 6
     assert stats["rows_in"] == 3 and stats["rows_out"] + stats["dropped_empty"] == 3
-    assert stats["dropped_failed"] == 0 and stats["segments_hit_max_new_tokens"] >= 0
+    assert stats["dropped_failed"] == 0 and stats["segments_hit_max_new_tokens"] == 9
+    assert stats["rows_out"] >= 1  # random weights may map two answers to one string
     ids = [r["id"] for r in out]
     assert ids == [i for i in ("r1", "r2", "r3") if i in ids]
     for r in out:
@@ -314,7 +330,10 @@ def test_hf_causal_prompt_and_first_line(tiny_llama, monkeypatch):
     # real generation with the random model: shapes and bookkeeping
     out, stats = translate_rows(rows, "ko", cfg)
     assert stats["rows_out"] + stats["dropped_empty"] == 3 and stats["batches"] == 3
-    assert all(r["language"] == "ko" for r in out)
+    ids = [r["id"] for r in out]
+    assert stats["rows_out"] >= 2 and ids == [i for i in ("r1", "r2", "r3") if i in ids]
+    for r in out:
+        assert r["language"] == "ko" and validate_pair(r) == r and "\n" not in r["chosen"]
 
     # the continuation is cut at the first newline; the prompt follows the template
     backend = make_backend(cfg)
@@ -333,7 +352,15 @@ def test_hf_causal_prompt_and_first_line(tiny_llama, monkeypatch):
                                               "en", "ko")
     assert res == ["안녕하세요 세계"] * 3
     assert counters["segments_translated"] == 2
-    assert "Translate this from English to Korean:\nEnglish: Hello there.\nKorean:" in prompts
+    assert ("<|user|>Translate this from English to Korean:\nEnglish: Hello there.\nKorean:\n"
+            "<|assistant|>") in prompts
+
+    # without the chat template the bare prompt is sent
+    prompts.clear()
+    plain = make_backend(cfg_of(backend="hf", hf={"model": str(tiny_llama), "kind": "causal",
+                                                  "chat_template": False, "device": "cpu"}))
+    assert plain.translate_strings(["Bye now."], "en", "ko")[0] == ["안녕하세요 세계"]
+    assert prompts == ["Translate this from English to Korean:\nEnglish: Bye now.\nKorean:"]
 
 
 # --------------------------------------------------------------------------- openai
@@ -348,6 +375,7 @@ class _Server:
         self.require_key = require_key
         self.requests: list[dict] = []
         self.auth: list[str | None] = []
+        self.paths: list[str] = []
         self.fail_once = {EN["chosen"]}  # first request for this text gets a 500
         self.english_reply = {EN["rejected"]}  # this one comes back untranslated
         outer = self
@@ -356,23 +384,36 @@ class _Server:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
+            def do_GET(self):  # only reached by a followed redirect
+                outer.paths.append(self.path)
+                self._send(404, {"error": "GET"})
+
             def do_POST(self):
+                outer.paths.append(self.path)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 auth = self.headers.get("Authorization")
                 outer.requests.append(body)
                 outer.auth.append(auth)
+                if self.path.startswith("/redirect/"):
+                    self.send_response(302)
+                    self.send_header("Location", self.path[len("/redirect"):])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": "not found"})
                 if outer.require_key and auth != f"Bearer {outer.require_key}":
                     # a careless server that echoes the credential back
                     return self._send(401, {"error": f"invalid credential {auth}"})
                 text = body["messages"][-1]["content"]
-                assert body["messages"][0]["role"] == "system" and "Spanish" in body["messages"][0]["content"]
+                system = body["messages"][0]
+                assert system["role"] == "system" and "Spanish" in system["content"]
                 if text in outer.fail_once:
                     outer.fail_once.discard(text)
                     return self._send(500, {"error": "overloaded"})
-                reply = {EN["prompt"]: ES["prompt"], EN["chosen"]: ES["chosen"],
-                         EN["rejected"]: ES["rejected"]}.get(text, ES["chosen"] + " " + str(len(text)))
+                canned = {EN["prompt"]: ES["prompt"], EN["chosen"]: ES["chosen"],
+                          EN["rejected"]: ES["rejected"]}
+                reply = canned.get(text, f"{ES['chosen']} {len(text)}")
                 if text in outer.english_reply and outer.english_reply_on:
                     reply = text
                 return self._send(200, {"choices": [{"index": 0, "finish_reason": "stop",
@@ -445,6 +486,14 @@ def test_openai_backend_never_leaks_key(monkeypatch, caplog):
     for text in (str(info.value), repr(info.value), caplog.text):
         assert wrong not in text
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+    # redirects are refused (urllib would forward the Authorization header)
+    monkeypatch.setenv("XLRM_TEST_KEY", SECRET)
+    with _Server(require_key=SECRET) as srv:
+        with pytest.raises(TranslationError, match="302"):
+            translate_rows(rows, "es", _openai_cfg(srv.url.replace("/v1", "/redirect/v1")))
+    assert srv.paths and all(p.startswith("/redirect/") for p in srv.paths)
+    assert SECRET not in caplog.text
 
 
 def test_openai_backend_without_key_and_failing_server(monkeypatch):

@@ -42,7 +42,9 @@ class RMExtras:
     lora: LoraSettings | None = None
     # Freeze the input embeddings (most of a small multilingual model's parameters).
     freeze_embeddings: bool = False
-    # Train only the last N transformer layers (and the head); null trains all.
+    # Train only the last N transformer layers (and the head); null trains all. With LoRA,
+    # adapters go on those layers only (peft's layers_to_transform), so backpropagation
+    # stops there: on a CPU this is what makes a 270M model affordable.
     trainable_layers: int | None = None
     # What to do with a pair longer than max_length: "drop" it (TRL's behaviour), or
     # truncate it from the "left" (the study's released code), keeping the reply.
@@ -250,7 +252,12 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
     if extras.lora is not None:
         from peft import LoraConfig, TaskType
 
-        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, **dataclasses.asdict(extras.lora))
+        lora_kwargs = dataclasses.asdict(extras.lora)
+        if extras.trainable_layers is not None:
+            n_layers = model.config.get_text_config().num_hidden_layers
+            lora_kwargs["layers_to_transform"] = list(
+                range(max(0, n_layers - extras.trainable_layers), n_layers))
+        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, **lora_kwargs)
     else:
         stats.update(_freeze(model, extras))
 
@@ -261,8 +268,6 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         stats.update(params_trainable=trainable,
                      params_total=sum(p.numel() for p in trainer.model.parameters()))
-        if extras.freeze_embeddings or extras.trainable_layers is not None:
-            log.info("freeze_embeddings/trainable_layers are ignored with LoRA (the base is frozen)")
     result = trainer.train()
     history = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {"train_loss": float(result.training_loss), "train_steps": int(result.global_step),

@@ -57,7 +57,9 @@ from xlrm.schema import validate_pair
 log = logging.getLogger(__name__)
 
 # Our own wording of the X-ALMA / ALMA prompt format (the ALMA family is trained on it).
-DEFAULT_PROMPT_TEMPLATE = "Translate this from {src_name} to {tgt_name}:\n{src_name}: {text}\n{tgt_name}:"
+DEFAULT_PROMPT_TEMPLATE = (
+    "Translate this from {src_name} to {tgt_name}:\n{src_name}: {text}\n{tgt_name}:"
+)
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a professional translator. Translate the user's message from {src_name} into "
@@ -513,6 +515,7 @@ class HFBackend(TextBackend):
         super().__init__(cfg)
         self.hf = cfg.hf
         self._loaded: dict[str, tuple[Any, Any]] = {}
+        self._forcing: dict[tuple[int, str, str], TargetForcing] = {}
         self.batches = 0
         self.hit_max_new_tokens = 0
 
@@ -585,6 +588,7 @@ class HFBackend(TextBackend):
                                   num_beams=self.hf.num_beams, do_sample=False, **extra)
 
     def _count_cutoffs(self, new_tokens: Any, eos_id: Any) -> None:
+        """Count generated sequences that ran to ``max_new_tokens`` without an end token."""
         eos = {eos_id} if isinstance(eos_id, int) else set(eos_id or [])
         if new_tokens.shape[1] >= self.hf.max_new_tokens:
             for seq in new_tokens.tolist():
@@ -593,7 +597,11 @@ class HFBackend(TextBackend):
 
     def _seq2seq(self, model: Any, tok: Any, batch: list[str], source: str, target: str
                  ) -> list[str]:
-        forcing = target_forcing(tok, source, target, getattr(model.config, "model_type", None))
+        key = (id(tok), source, target)
+        if key not in self._forcing:  # get_vocab() of a 256k vocabulary is not free
+            self._forcing[key] = target_forcing(tok, source, target,
+                                                getattr(model.config, "model_type", None))
+        forcing = self._forcing[key]
         if forcing.src_lang is not None and isinstance(getattr(type(tok), "src_lang", None),
                                                        property):
             tok.src_lang = forcing.src_lang
@@ -603,9 +611,9 @@ class HFBackend(TextBackend):
         if forcing.forced_bos_token_id is not None:
             extra["forced_bos_token_id"] = forcing.forced_bos_token_id
         out = self._generate(model, enc, **extra)
+        self._count_cutoffs(out[:, 1:], model.generation_config.eos_token_id)  # after start
         skip = 1 + (forcing.forced_bos_token_id is not None)  # decoder start (+ language)
         new = out[:, skip:]
-        self._count_cutoffs(new, model.generation_config.eos_token_id)
         return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
 
     def _causal(self, model: Any, tok: Any, batch: list[str], source: str, target: str
@@ -641,6 +649,16 @@ def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: urllib would resend the Authorization header to the new host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 @register_backend("openai")
 class OpenAIBackend(TextBackend):
     """Translates whole texts through an OpenAI-compatible chat-completions endpoint."""
@@ -671,8 +689,12 @@ class OpenAIBackend(TextBackend):
         self._abort.clear()
         with ThreadPoolExecutor(max_workers=self.oa.concurrency) as pool:
             futures = [pool.submit(self._one, t, system, key) for t in texts]
+            results: list[str | None] = []
             try:
-                results = [f.result() for f in futures]
+                for i, f in enumerate(futures, start=1):
+                    results.append(f.result())
+                    if i % 500 == 0 or i == len(futures):
+                        log.info("translated %d/%d texts into %s", i, len(futures), target)
             except TranslationError:
                 self._abort.set()
                 for f in futures:
@@ -707,7 +729,7 @@ class OpenAIBackend(TextBackend):
             delay = self.oa.backoff_s * 2**attempt * (1 + 0.25 * random.random())
             try:
                 req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-                with urllib.request.urlopen(req, timeout=self.oa.timeout_s) as resp:
+                with _OPENER.open(req, timeout=self.oa.timeout_s) as resp:
                     data = json.loads(resp.read().decode("utf-8"))
                 choice = data["choices"][0]
                 content = choice["message"]["content"]
@@ -726,7 +748,7 @@ class OpenAIBackend(TextBackend):
                 finally:
                     e.close()
                 error = _redact(f"HTTP {e.code} from {self.url}: {detail.strip()}", key)
-                if e.code in (401, 403, 404):
+                if e.code in (401, 403, 404) or 300 <= e.code < 400:
                     raise TranslationError(error) from None
                 if e.code != 429 and e.code < 500:
                     self._fail(error)  # e.g. 400 for a text over the context length

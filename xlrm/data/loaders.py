@@ -32,6 +32,7 @@ from typing import Any
 
 from xlrm import languages as langs
 from xlrm.errors import ConfigError, DataError, MissingResourceError
+from xlrm.evaluation import MREWARDBENCH_WEIGHTS
 from xlrm.schema import CATEGORIES, validate_pair
 
 Message = dict[str, str]
@@ -40,38 +41,8 @@ Message = dict[str, str]
 # Constants
 # --------------------------------------------------------------------------------------------
 
-# subset -> (category, weight): M-RewardBench's post-filtering example counts, as used by
-# for-ai/aya_rm_multilingual `analysis/plot_utils.py` (docs/anchors.md). math-prm is up-weighted
-# (447 rows) to equal the six code subsets together.
-MREWARDBENCH_SUBSETS: dict[str, tuple[str, int]] = {
-    # Chat
-    "alpacaeval-easy": ("chat", 79),
-    "alpacaeval-length": ("chat", 79),
-    "alpacaeval-hard": ("chat", 76),
-    "mt-bench-easy": ("chat", 24),
-    "mt-bench-med": ("chat", 38),
-    # Chat Hard
-    "mt-bench-hard": ("chat-hard", 35),
-    "llmbar-natural": ("chat-hard", 76),
-    "llmbar-adver-neighbor": ("chat-hard", 124),
-    "llmbar-adver-GPTInst": ("chat-hard", 87),
-    "llmbar-adver-GPTOut": ("chat-hard", 42),
-    "llmbar-adver-manual": ("chat-hard", 43),
-    # Safety
-    "refusals-dangerous": ("safety", 100),
-    "refusals-offensive": ("safety", 100),
-    "xstest-should-refuse": ("safety", 154),
-    "xstest-should-respond": ("safety", 247),
-    "donotanswer": ("safety", 135),
-    # Reasoning
-    "math-prm": ("reasoning", 983),
-    "hep-cpp": ("reasoning", 164),
-    "hep-go": ("reasoning", 164),
-    "hep-java": ("reasoning", 164),
-    "hep-js": ("reasoning", 164),
-    "hep-python": ("reasoning", 163),
-    "hep-rust": ("reasoning", 164),
-}
+# subset -> (category, weight): M-RewardBench's counts; the one table lives with the scorer.
+MREWARDBENCH_SUBSETS = MREWARDBENCH_WEIGHTS
 
 # LLMBar file stems -> RewardBench subset names (so category chat-hard is filled in).
 LLMBAR_SUBSETS: dict[str, str] = {
@@ -165,7 +136,8 @@ def _text(value: Any, key: str) -> str:
 def _message(value: Any, key: str, i: int) -> Message:
     """One ``{role, content}`` (or ShareGPT ``{from, value}``) message, roles normalised."""
     if not isinstance(value, dict):
-        raise BadRow("wrong_type", key, f"message {i} must be an object, got {type(value).__name__}")
+        raise BadRow("wrong_type", key,
+                     f"message {i} must be an object, got {type(value).__name__}")
     if "role" in value or "content" in value:
         role, content = value.get("role"), value.get("content")
     else:
@@ -194,6 +166,9 @@ def _prompt(value: Any, key: str = "prompt") -> list[Message]:
     """A prompt given as a string (one user turn) or as a list of messages."""
     if isinstance(value, str):
         return [{"role": "user", "content": _text(value, key)}]
+    if not isinstance(value, list):
+        raise BadRow("wrong_type", key,
+                     f"must be a string or a list of messages, got {type(value).__name__}")
     return _messages(value, key)
 
 
@@ -206,6 +181,9 @@ def _reply(value: Any, key: str, prompt: list[Message]) -> str:
         return _text(value, key)
     if isinstance(value, dict):
         value = [value]
+    if not isinstance(value, list):
+        raise BadRow("wrong_type", key,
+                     f"must be a string or a list of messages, got {type(value).__name__}")
     msgs = _messages(value, key)
     head, last = msgs[:-1], msgs[-1]
     if last["role"] != "assistant":
@@ -216,8 +194,13 @@ def _reply(value: Any, key: str, prompt: list[Message]) -> str:
     return last["content"]
 
 
+def _is_missing(value: Any) -> bool:
+    """None, an empty string, or a float NaN (how pandas-written files mark a gap)."""
+    return value is None or value == "" or (isinstance(value, float) and value != value)
+
+
 def _pass_through(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in PASS_THROUGH if row.get(k) not in (None, "")}
+    return {k: row[k] for k in PASS_THROUGH if not _is_missing(row.get(k))}
 
 
 def parse_pairs(row: dict[str, Any]) -> Parsed:
@@ -340,7 +323,7 @@ def detect_format(row: Any) -> str | None:
     """Guess the shape from the keys (and value types) of one raw row; None if unknown."""
     if not isinstance(row, dict):
         return None
-    keys = set(row)
+    keys = {k for k, v in row.items() if not _is_missing(v)}  # parquet fills gaps with nulls
     if "conversations" in keys:
         return "sharegpt"
     if {"input", "output_1", "output_2", "label"} <= keys:
@@ -391,9 +374,10 @@ def _strip_suffix(path: Path) -> str:
     return path.stem
 
 
-def _is_data_file(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and \
-        path.name.lower().endswith(DATA_SUFFIXES)
+def _is_data_file(path: Path, root: Path) -> bool:
+    """A data file by suffix, not hidden and not inside a hidden folder below ``root``."""
+    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
+    return path.is_file() and not hidden and path.name.lower().endswith(DATA_SUFFIXES)
 
 
 def _open_text(path: Path):
@@ -461,7 +445,8 @@ def load_hub_dataset(hub_id: str, config: str | None = None, split: str = "train
 
     try:
         return datasets.load_dataset(hub_id, config, split=split)
-    except (ConnectionError, FileNotFoundError, OSError) as e:
+    except OSError as e:  # ConnectionError (offline, no network), FileNotFoundError (not
+        # cached / no such data set) and huggingface_hub's HTTP errors are all OSErrors
         cfg = f", config {config!r}" if config else ""
         offline = bool(getattr(datasets.config, "HF_HUB_OFFLINE", False))
         raise MissingResourceError(
@@ -498,7 +483,7 @@ def _expand(source: str | os.PathLike | Sequence[str | os.PathLike], source_name
     for item in items:
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if _is_data_file(p))
+            files = sorted(p for p in path.rglob("*") if _is_data_file(p, path))
             if not files:
                 raise DataError(f"no data files ({', '.join(DATA_SUFFIXES)}) in this directory",
                                 path=str(path))
@@ -549,6 +534,10 @@ def _norm_category(value: Any) -> str | None:
 
 
 def _str_field(value: Any, key: str) -> str:
+    """A string field; integer ids (also integer-valued floats, as pandas writes them when a
+    column has gaps) become their decimal string."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise BadRow("wrong_type", key, f"must be a string, got {type(value).__name__}")
     value = str(value)
@@ -571,7 +560,8 @@ def _normalise(parsed: Parsed, *, default_id: str, language: str, source: str,
         "subset": _str_field(extra["subset"], "subset") if "subset" in extra else subset,
     }
     if parsed.prompt[-1]["role"] != "user":
-        raise BadRow("unparseable_dialogue", "prompt", "the last prompt message must be a user turn")
+        raise BadRow("unparseable_dialogue", "prompt",
+                     "the last prompt message must be a user turn")
     if parsed.chosen.strip() == parsed.rejected.strip():
         raise BadRow("identical_responses", "chosen", "chosen and rejected are identical")
     category = _norm_category(extra.get("category"))
@@ -597,7 +587,8 @@ class _Stats:
 
 
 def _load(sources: Iterable[_Source], *, fmt: str, language: str, on_bad_row: str,
-          max_pairs: int | None, id_prefix: str | None) -> tuple[list[dict], dict]:
+          max_pairs: int | None, id_prefix: str | None,
+          hint: str = "; pass on_bad_row='skip' to skip bad rows") -> tuple[list[dict], dict]:
     """The shared row loop of :func:`load_preferences` and :func:`load_eval_set`."""
     if fmt != "auto" and fmt not in PARSERS:
         raise ConfigError(f"unknown data format {fmt!r}; known: {['auto', *PARSERS]}")
@@ -661,8 +652,7 @@ def _load(sources: Iterable[_Source], *, fmt: str, language: str, on_bad_row: st
                 seen[key] = f"{src.where}, row {row_num}"
             except BadRow as bad:
                 if on_bad_row == "error":
-                    raise DataError(f"{bad.message} (reason: {bad.reason}; pass "
-                                    "on_bad_row='skip' to skip bad rows)",
+                    raise DataError(f"{bad.message} (reason: {bad.reason}{hint})",
                                     path=src.where, row=row_num, field=bad.field) from None
                 stats.skipped[bad.reason] += 1
                 continue
@@ -800,10 +790,10 @@ def load_eval_set(source: str | os.PathLike, languages: Sequence[str], *,
             path = _eval_file(directory, lang)
             src = _file_source(path, None)
             src.source = f"{directory.name}/{src.stem}" if directory.name else src.stem
-        rows_in = src.rows
-        src.rows = [_force_language(r, lang) for r in rows_in]
+        # M-RewardBench rows may carry ISO or FLORES codes (or none): the requested code wins
+        src.rows = [{**r, "language": lang} if isinstance(r, dict) else r for r in src.rows]
         rows, _ = _load([src], fmt="mrewardbench", language=lang, on_bad_row="error",
-                        max_pairs=max_per_language, id_prefix=None)
+                        max_pairs=max_per_language, id_prefix=None, hint="")
         for i, row in enumerate(rows):
             subset = row["subset"]
             if subset in MREWARDBENCH_SUBSETS:
@@ -814,13 +804,6 @@ def load_eval_set(source: str | os.PathLike, languages: Sequence[str], *,
                                 field="category")
         out[lang] = rows
     return out
-
-
-def _force_language(raw: Any, lang: str) -> Any:
-    """M-RewardBench rows may carry ISO or FLORES codes; the requested code wins."""
-    if isinstance(raw, dict):
-        raw = {**raw, "language": lang}
-    return raw
 
 
 def to_mrewardbench_rows(rows: Iterable[dict]) -> list[dict]:

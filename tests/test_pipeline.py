@@ -1,0 +1,161 @@
+"""End to end: the tiny preset through real `dvc repro` in a copy of the repository.
+
+One module-scoped run is shared by the checks below (it takes a few minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def sh(cmd: list[str] | str, cwd: Path, check: bool = True, timeout: int = 900) -> str:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLFLOW_", "DVC_", "PYTEST_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["HF_HUB_OFFLINE"] = "1"
+    env["XLRM_LOG_LEVEL"] = "WARNING"
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                         shell=isinstance(cmd, str))
+    out = res.stdout + res.stderr
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{out[-6000:]}")
+    return out
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def copy_repo(dst: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        # skip DVC-tracked outputs that are present in the workspace
+        if not src.is_file() or rel.startswith(("data/", "models/", "results/", "metrics/", "plots/")):
+            continue
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst / rel)
+    shutil.copyfile(REPO / "presets" / "tiny.yaml", dst / "params.yaml")
+    for path in ("dvc.lock",):
+        (dst / path).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("xlrm")
+    work = root / "work"
+    work.mkdir()
+    copy_repo(work)
+    sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", work)
+    first = sh(["dvc", "repro"], work)
+    return {"root": root, "work": work, "first": first}
+
+
+def test_repro_writes_every_output(pipeline):
+    work = pipeline["work"]
+    ran = ran_stages(pipeline["first"])
+    langs = ["en", "es", "it", "ko", "zh"]
+    expected = {"base_model", "prepare", "eval_data", "eval_base", "transfer",
+                *(f"translate@{x}" for x in langs), *(f"train_rm@{x}" for x in langs),
+                *(f"eval_rm@{x}" for x in langs)}
+    assert ran == expected
+    for lang in langs:
+        assert (work / "models" / "rm" / lang / "config.json").exists()
+        acc = json.loads((work / "metrics" / "eval_rm" / f"{lang}.json").read_text())["accuracy"]
+        assert set(acc) == set(langs) and all(0.0 <= v <= 1.0 for v in acc.values())
+    matrix = (work / "results" / "transfer_matrix.csv").read_text().splitlines()
+    assert matrix[0].split(",") == ["rm", *langs]
+    assert [line.split(",")[0] for line in matrix[1:]] == ["base", *langs]
+    png = (work / "plots" / "transfer_heatmap.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    headline = json.loads((work / "metrics" / "transfer.json").read_text())["headline"]
+    assert headline["targets"] == ["es", "it", "ko", "zh"]
+    assert headline["mean"]["ci_low"] <= headline["mean"]["diff"] <= headline["mean"]["ci_high"]
+
+
+def test_every_stage_run_is_in_mlflow_with_its_tags(pipeline):
+    db = pipeline["work"] / "mlflow.db"
+    con = sqlite3.connect(db)
+    rows = con.execute("""
+        select r.name, r.status,
+               (select value from tags t where t.run_uuid = r.run_uuid and t.key = 'xlrm.stage'),
+               (select value from tags t where t.run_uuid = r.run_uuid and t.key = 'xlrm.item'),
+               (select value from tags t where t.run_uuid = r.run_uuid
+                  and t.key = 'mlflow.source.git.commit'),
+               (select count(*) from params p where p.run_uuid = r.run_uuid)
+        from runs r""").fetchall()
+    by_name = {r[0]: r for r in rows}
+    assert {"base_model", "prepare", "eval_data", "translate@ko", "train_rm@ko", "eval_rm@ko",
+            "eval_rm@base", "transfer"} <= set(by_name)
+    for name, status, stage, item, commit, n_params in rows:
+        assert status == "FINISHED", name
+        assert stage == name.split("@")[0] or (name == "eval_rm@base" and stage == "eval_rm")
+        assert (item is None) == ("@" not in name)
+        assert commit and len(commit) == 40
+        assert n_params > 0, name
+    metrics = dict(con.execute("""select m.key, m.value from metrics m join runs r
+                                  on m.run_uuid = r.run_uuid where r.name = 'train_rm@en'
+                                  and m.key = 'loss'""").fetchall())
+    assert "loss" in metrics  # the trainer's loss curve, streamed by report_to=mlflow
+
+
+def test_second_repro_runs_nothing(pipeline):
+    out = sh(["dvc", "repro"], pipeline["work"])
+    assert ran_stages(out) == set()
+    assert "Data and pipelines are up to date" in out
+
+
+def test_changing_a_train_rm_value_reruns_only_what_follows(pipeline):
+    work = pipeline["work"]
+    out = sh(["dvc", "exp", "run", "-n", "lr-up", "-S", "train_rm.learning_rate=0.003"], work)
+    langs = ["en", "es", "it", "ko", "zh"]
+    assert ran_stages(out) == {*(f"train_rm@{x}" for x in langs), *(f"eval_rm@{x}" for x in langs),
+                               "transfer"}
+    show = json.loads(sh(["dvc", "exp", "show", "--json"], work))
+    text = json.dumps(show)
+    assert "lr-up" in text
+    # one metric per eval language for each RM
+    for lang in langs:
+        assert f'"{lang}"' in text
+    metrics = sh(["dvc", "metrics", "show"], work)
+    assert "metrics/eval_rm/en.json" in metrics and "accuracy.ko" in metrics
+    # the experiment's MLflow runs carry its name
+    con = sqlite3.connect(work / "mlflow.db")
+    tagged = con.execute("select count(*) from tags where key = 'dvc.exp_name' and value = 'lr-up'"
+                         ).fetchone()[0]
+    assert tagged == 11
+    sh(["dvc", "exp", "apply", "lr-up"], work)
+    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm lr-up", work)
+
+
+def test_push_then_pull_into_a_fresh_clone(pipeline):
+    root, work = pipeline["root"], pipeline["work"]
+    remote = root / "remote"
+    sh(["dvc", "remote", "add", "-d", "shared", str(remote)], work)
+    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm remote", work, check=False)
+    sh(["dvc", "push"], work)
+    clone = root / "clone"
+    sh(["git", "clone", "-q", str(work), str(clone)], root)
+    assert not (clone / "models" / "rm" / "ko").exists()
+    sh(["dvc", "pull"], clone)
+    assert (clone / "models" / "rm" / "ko" / "config.json").exists()
+    assert (clone / "results" / "scores" / "ko.jsonl").exists()
+    status = sh(["dvc", "status"], clone)
+    assert "Data and pipelines are up to date" in status
+    assert json.loads((clone / "metrics" / "eval_rm" / "ko.json").read_text()) == \
+        json.loads((work / "metrics" / "eval_rm" / "ko.json").read_text())
