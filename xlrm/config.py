@@ -142,3 +142,31 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def split_trainer_section(section: dict | None, config_cls: type, extras_cls: type[T],
+                          where: str, forbidden: tuple[str, ...] = ("output_dir",)
+                          ) -> tuple[T, dict[str, Any]]:
+    """Split a params section into xlrm's own keys and a TRL/transformers config's fields.
+
+    Sections that mirror ``RewardConfig`` / ``DPOConfig`` use those configs' field names,
+    so they pass straight through; xlrm's extra keys load into ``extras_cls``. Unknown
+    keys (in neither) raise ConfigError naming them; values are type-checked against the
+    config's annotations (YAML's ``1e-5`` string becomes a float).
+    """
+    section = dict(section or {})
+    extra_names = {f.name for f in dataclasses.fields(extras_cls)}
+    cfg_fields = {f.name for f in dataclasses.fields(config_cls) if f.init}
+    unknown = sorted(set(section) - extra_names - cfg_fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: xlrm keys "
+                          f"{sorted(extra_names)} and {config_cls.__name__} fields")
+    for key in forbidden:
+        if key in section:
+            raise ConfigError(f"{where}.{key}: set by the stage (checkpoints go to a scratch "
+                              "folder that DVC ignores)")
+    extras = from_dict(extras_cls, {k: section.pop(k) for k in list(section) if k in extra_names},
+                       where)
+    hints = typing.get_type_hints(config_cls)
+    passthrough = {k: _coerce(hints.get(k, Any), v, f"{where}.{k}") for k, v in section.items()}
+    return extras, passthrough

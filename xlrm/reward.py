@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from xlrm.config import _coerce
+from xlrm.config import split_trainer_section
 from xlrm.errors import ConfigError
 from xlrm.schema import messages_for
 
@@ -76,25 +75,7 @@ class TrainRMConfig:
     def from_section(cls, section: dict | None, where: str = "train_rm") -> "TrainRMConfig":
         from trl import RewardConfig
 
-        section = dict(section or {})
-        extra_names = {f.name for f in dataclasses.fields(RMExtras)}
-        rc_fields = {f.name: f for f in dataclasses.fields(RewardConfig) if f.init}
-        unknown = sorted(set(section) - extra_names - set(rc_fields))
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: xlrm keys "
-                              f"{sorted(extra_names)} and RewardConfig fields")
-        from xlrm.config import from_dict
-
-        extras = from_dict(RMExtras, {k: section.pop(k) for k in list(section) if k in extra_names},
-                           where)
-        for forbidden in ("output_dir",):
-            if forbidden in section:
-                raise ConfigError(f"{where}.{forbidden}: set by the stage (checkpoints go to a "
-                                  "scratch folder that DVC ignores)")
-        hints = typing.get_type_hints(RewardConfig)
-        rc = {}
-        for k, v in section.items():
-            rc[k] = _coerce(hints.get(k, Any), v, f"{where}.{k}")
+        extras, rc = split_trainer_section(section, RewardConfig, RMExtras, where)
         return cls(extras=extras, reward_config=rc)
 
     def to_params(self) -> dict:
@@ -373,6 +354,22 @@ def random_heads(hidden_size: int, n_heads: int, std: float, seed: int = 0):
     return torch.randn((n_heads, hidden_size), generator=g) * std
 
 
+def score_conversations(model, tokenizer, convs: list[list[dict]], *, max_length: int | None = None,
+                        token_budget: int = 8192, heads=None) -> tuple[np.ndarray, dict]:
+    """Reward of each conversation (prompt + reply), batched by length.
+
+    With ``heads`` (``[K, hidden]``) returns ``[K, n]`` scores of K heads, else ``[n]``
+    from the model's own score head.
+    """
+    ids, truncated = encode_conversations(tokenizer, convs, max_length)
+    pooled = pooled_states(model, ids, tokenizer.pad_token_id, token_budget)
+    w = heads if heads is not None else score_head_weights(model)
+    scores = (pooled @ w.T).T.numpy().astype(np.float64)  # [K, n]
+    stats = {"sequences": len(convs), "truncated_sequences": truncated,
+             "tokens": int(sum(len(x) for x in ids))}
+    return (scores if heads is not None else scores[0]), stats
+
+
 def score_pairs(model, tokenizer, rows: list[dict], *, max_length: int | None = None,
                 token_budget: int = 8192, heads=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Score every pair's chosen and rejected conversation.
@@ -383,14 +380,8 @@ def score_pairs(model, tokenizer, rows: list[dict], *, max_length: int | None = 
     Returns ``(chosen_scores, rejected_scores, stats)``.
     """
     convs = [messages_for(r, r["chosen"]) for r in rows] + [messages_for(r, r["rejected"]) for r in rows]
-    ids, truncated = encode_conversations(tokenizer, convs, max_length)
-    pooled = pooled_states(model, ids, tokenizer.pad_token_id, token_budget)
-    w = heads if heads is not None else score_head_weights(model)
-    scores = (pooled @ w.T).T.numpy().astype(np.float64)  # [K, 2N]
+    scores, stats = score_conversations(model, tokenizer, convs, max_length=max_length,
+                                        token_budget=token_budget, heads=heads)
     n = len(rows)
-    chosen, rejected = scores[:, :n], scores[:, n:]
-    if heads is None:
-        chosen, rejected = chosen[0], rejected[0]
-    stats = {"pairs": n, "truncated_sequences": truncated,
-             "tokens": int(sum(len(x) for x in ids))}
-    return chosen, rejected, stats
+    stats = {"pairs": n, **stats}
+    return scores[..., :n], scores[..., n:], stats

@@ -1,0 +1,251 @@
+"""The alignment half of the study: label on-policy samples with RMs, then DPO.
+
+``label``: every sample of a prompt is scored by each labelling RM (the English
+RM and the target language's RM); the best becomes *chosen*, the worst
+*rejected*; pairs whose reward margin is under ``min_margin`` are dropped. How
+often two RMs pick the same chosen sample is recorded.
+
+``train_dpo``: TRL's ``DPOTrainer`` on one labeller's pairs, the params section
+in ``DPOConfig`` field names, full fine-tuning or LoRA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from xlrm.config import split_trainer_section
+from xlrm.errors import DataError
+from xlrm.reward import LoraSettings
+
+log = logging.getLogger(__name__)
+
+# The two labellers of the study, resolved per target language.
+LABELLERS = ("english", "native")
+
+
+def labeller_rm(labeller: str, language: str, source_language: str = "en") -> str:
+    """Which trained RM (by training language) a labeller means for a target language."""
+    if labeller == "english":
+        return source_language
+    if labeller == "native":
+        return language
+    raise DataError(f"unknown labeller {labeller!r}; expected one of {LABELLERS}")
+
+
+@dataclass
+class LabelConfig:
+    """The ``label`` params section."""
+
+    min_margin: float = 0.0          # drop a prompt when best - worst reward is below this
+    max_length: int | None = 2048    # left-truncation of scored conversations
+    token_budget: int = 16384
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "auto"
+
+
+def group_samples(samples: list[dict]) -> dict[str, list[dict]]:
+    """Samples by prompt id, each group ordered by sample index."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in samples:
+        groups[s["prompt_id"]].append(s)
+    return {pid: sorted(g, key=lambda s: s["sample"]) for pid, g in sorted(groups.items())}
+
+
+def best_and_worst(scores: np.ndarray) -> tuple[int, int, float]:
+    """Indices of the highest and lowest reward (first on ties) and their margin."""
+    best, worst = int(np.argmax(scores)), int(np.argmin(scores))
+    return best, worst, float(scores[best] - scores[worst])
+
+
+def pairs_from_scores(groups: dict[str, list[dict]], prompts: dict[str, list[dict]],
+                      scores: dict[str, np.ndarray], language: str, labeller: str,
+                      min_margin: float) -> tuple[list[dict], dict[str, int], dict[str, int]]:
+    """Chosen/rejected pairs (normalised schema) for one labeller.
+
+    Returns the pairs, the chosen sample index per prompt, and drop counts.
+    """
+    pairs, picks = [], {}
+    dropped = {"dropped_margin": 0, "dropped_identical": 0, "dropped_single": 0}
+    for pid, group in groups.items():
+        if len(group) < 2:
+            dropped["dropped_single"] += 1
+            continue
+        best, worst, margin = best_and_worst(scores[pid])
+        picks[pid] = group[best]["sample"]
+        chosen, rejected = group[best]["text"].strip(), group[worst]["text"].strip()
+        if margin < min_margin or best == worst:
+            dropped["dropped_margin"] += 1
+            continue
+        if not chosen or not rejected or chosen == rejected:
+            dropped["dropped_identical"] += 1
+            continue
+        pairs.append({"id": pid, "language": language, "prompt": prompts[pid], "chosen": chosen,
+                      "rejected": rejected, "source": f"on-policy/{labeller}",
+                      "subset": f"label-{labeller}"})
+    return pairs, picks, dropped
+
+
+def label(samples: list[dict], prompts: dict[str, list[dict]], rms: dict[str, Any], tokenizer,
+          language: str, cfg: LabelConfig) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    """Score every sample with every labelling RM and build one pair set per labeller.
+
+    ``rms`` maps labeller name -> loaded reward model (all share ``tokenizer``'s
+    chat template, i.e. the same base). Returns ``{labeller: pairs}`` and stats with
+    ``agreement`` (share of prompts where the labellers pick the same chosen sample).
+    """
+    from xlrm.reward import score_conversations
+
+    groups = group_samples(samples)
+    missing = [pid for pid in groups if pid not in prompts]
+    if missing:
+        raise DataError(f"samples refer to unknown prompt ids, e.g. {missing[0]!r}")
+    order = [(pid, s) for pid, g in groups.items() for s in g]
+    convs = [[*prompts[pid], {"role": "assistant", "content": s["text"]}] for pid, s in order]
+    out: dict[str, list[dict]] = {}
+    stats: dict[str, Any] = {"prompts": len(groups), "samples": len(order)}
+    picks_by: dict[str, dict[str, int]] = {}
+    for name, model in rms.items():
+        flat, _ = score_conversations(model, tokenizer, convs, max_length=cfg.max_length,
+                                      token_budget=cfg.token_budget)
+        per_prompt: dict[str, list[float]] = defaultdict(list)
+        for (pid, _), v in zip(order, flat):
+            per_prompt[pid].append(float(v))
+        scores = {pid: np.asarray(v) for pid, v in per_prompt.items()}
+        pairs, picks, dropped = pairs_from_scores(groups, prompts, scores, language, name,
+                                                  cfg.min_margin)
+        out[name] = pairs
+        picks_by[name] = picks
+        margins = [float(np.ptp(v)) for v in scores.values() if len(v) > 1]
+        stats[name] = {"pairs": len(pairs), **dropped,
+                       "mean_margin": float(np.mean(margins)) if margins else math.nan}
+    names = list(picks_by)
+    if len(names) >= 2:
+        a, b = picks_by[names[0]], picks_by[names[1]]
+        common = [pid for pid in a if pid in b]
+        stats["agreement"] = (sum(a[p] == b[p] for p in common) / len(common)) if common else math.nan
+    return out, stats
+
+
+# ---------------------------------------------------------------------------- DPO
+
+
+@dataclass
+class DPOExtras:
+    """xlrm's own keys of the ``train_dpo`` section (all others are DPOConfig fields)."""
+
+    lora: LoraSettings | None = None
+    trainable_layers: int | None = None
+    max_train_pairs: int | None = None
+
+
+DPO_DEFAULTS: dict[str, Any] = {
+    "report_to": ["mlflow"],
+    "save_strategy": "no",
+    "logging_steps": 1,
+    "gradient_checkpointing": False,
+    "bf16": False,
+}
+
+
+@dataclass
+class TrainDPOConfig:
+    extras: DPOExtras
+    dpo_config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_section(cls, section: dict | None, where: str = "train_dpo") -> "TrainDPOConfig":
+        from trl import DPOConfig
+
+        extras, passthrough = split_trainer_section(section, DPOConfig, DPOExtras, where)
+        return cls(extras=extras, dpo_config=passthrough)
+
+    def to_params(self) -> dict:
+        return {**self.dpo_config, **dataclasses.asdict(self.extras)}
+
+
+def dpo_dataset(pairs: list[dict]):
+    """Conversational DPO rows: prompt messages, chosen and rejected assistant turns."""
+    from datasets import Dataset
+
+    return Dataset.from_list([
+        {"prompt": p["prompt"], "chosen": [{"role": "assistant", "content": p["chosen"]}],
+         "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
+
+
+def load_causal(path: str | Path, base_dir: str | Path | None = None, dtype: str = "float32"):
+    """A policy: a full causal LM folder, or a LoRA adapter over ``base_dir`` (merged)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    if (path / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        if base_dir is None:
+            raise DataError("a LoRA adapter needs its base model folder", path=str(path))
+        base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=getattr(torch, dtype))
+        return PeftModel.from_pretrained(base, path).merge_and_unload().eval()
+    return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).eval()
+
+
+def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cfg: TrainDPOConfig,
+              *, scratch_dir: str | Path, seed: int) -> dict[str, Any]:
+    """DPO of the policy on ``pairs``; saves the final model (or adapter) to ``out_dir``."""
+    import torch
+    from trl import DPOConfig, DPOTrainer
+
+    from xlrm.reward import load_tokenizer
+
+    if not pairs:
+        raise DataError("no preference pairs to train on (all dropped by labelling?)")
+    extras = cfg.extras
+    kwargs = {**DPO_DEFAULTS, **cfg.dpo_config, "seed": seed}
+    if not torch.cuda.is_available():
+        kwargs["bf16"] = False
+        kwargs.setdefault("use_cpu", True)
+    args = DPOConfig(output_dir=str(scratch_dir), **kwargs)
+    if extras.max_train_pairs is not None:
+        pairs = pairs[: extras.max_train_pairs]
+    tok = load_tokenizer(policy_dir)
+    torch.manual_seed(seed)
+    model = load_causal(policy_dir)
+    peft_config = None
+    n_layers = model.config.get_text_config().num_hidden_layers
+    if extras.lora is not None:
+        from peft import LoraConfig, TaskType
+
+        lora_kwargs = dataclasses.asdict(extras.lora)
+        if extras.trainable_layers is not None:
+            lora_kwargs["layers_to_transform"] = list(
+                range(max(0, n_layers - extras.trainable_layers), n_layers))
+        peft_config = LoraConfig(task_type=TaskType.CAUSAL_LM, **lora_kwargs)
+    elif extras.trainable_layers is not None:
+        for p in model.get_input_embeddings().parameters():
+            p.requires_grad_(False)
+        for layer in getattr(model, model.base_model_prefix).layers[: max(0, n_layers - extras.trainable_layers)]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+    trainer = DPOTrainer(model=model, args=args, train_dataset=dpo_dataset(pairs),
+                         processing_class=tok, peft_config=peft_config)
+    result = trainer.train()
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    stats = {"pairs": len(pairs), "train_loss": float(result.training_loss),
+             "train_steps": int(result.global_step)}
+    if history:
+        stats["first_loss"] = float(history[0]["loss"])
+        stats["last_loss"] = float(history[-1]["loss"])
+        for key in ("rewards/accuracies", "rewards/margins"):
+            vals = [h[key] for h in history if key in h]
+            if vals:
+                stats[key.replace("/", "_")] = float(vals[-1])
+    trainer.model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    return stats

@@ -1,0 +1,121 @@
+"""Instruction sets of the alignment half: prompts to sample on-policy responses for,
+and AlpacaEval-style evaluation instructions with same-language reference answers.
+
+An instruction row (JSON lines)::
+
+    {"id": "...", "language": "ko", "messages": [{"role": "user", "content": "..."}],
+     "reference": "..."}          # reference only in evaluation sets
+
+Sources: ``seed`` (the project's generated set: on-policy prompts from its train
+split, evaluation instructions from its held-out split with the chosen reply as
+reference, so the two are disjoint by item id), a hub data set id, or a local
+JSON/JSONL/parquet file whose rows carry ``instruction`` (or ``prompt``, a string
+or messages), optional ``output``/``reference``, ``language`` and ``id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xlrm.errors import ConfigError, DataError
+from xlrm.io import read_jsonl
+from xlrm.schema import validate_file_rows
+
+
+@dataclass
+class InstructionSource:
+    source: str = "seed"             # seed | hub id | local file
+    hub_config: str | None = None    # for hub sets: a config name; "{lang}" is replaced
+    hub_split: str = "train"
+    max_per_language: int | None = None
+
+
+@dataclass
+class InstructionsConfig:
+    """The ``instructions`` params section."""
+
+    train: InstructionSource = field(default_factory=InstructionSource)
+    eval: InstructionSource = field(default_factory=InstructionSource)
+
+
+def _from_pairs(rows: list[dict], with_reference: bool) -> list[dict]:
+    return [{"id": r["id"], "language": r["language"], "messages": r["prompt"],
+             **({"reference": r["chosen"]} if with_reference else {})} for r in rows]
+
+
+def _row_messages(row: dict, path: str, i: int) -> list[dict]:
+    value = row.get("messages", row.get("instruction", row.get("prompt")))
+    if isinstance(value, str) and value.strip():
+        return [{"role": "user", "content": value}]
+    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
+        return [{"role": m["role"], "content": m["content"]} for m in value]
+    raise DataError("needs a non-empty 'instruction', 'prompt' or 'messages'", path=path, row=i,
+                    field="instruction")
+
+
+def _load_external(src: InstructionSource, language: str, with_reference: bool) -> list[dict]:
+    path = Path(src.source)
+    if path.exists():
+        if path.suffix == ".parquet":
+            import pandas as pd
+
+            raw = pd.read_parquet(path).to_dict("records")
+        elif path.suffix == ".json":
+            import json
+
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            raw = read_jsonl(path)
+        where = str(path)
+    else:
+        from xlrm.data.loaders import load_hub_dataset
+
+        config = src.hub_config.format(lang=language) if src.hub_config else None
+        raw = list(load_hub_dataset(src.source, config, src.hub_split))
+        where = f"{src.source}:{config}:{src.hub_split}"
+    out = []
+    for i, row in enumerate(raw, start=1):
+        if row.get("language") not in (None, language):
+            continue
+        item = {"id": str(row.get("id", f"{path.stem or 'hub'}-{i:06d}")), "language": language,
+                "messages": _row_messages(row, where, i)}
+        if with_reference:
+            ref = row.get("reference", row.get("output"))
+            if not isinstance(ref, str) or not ref.strip():
+                raise DataError("evaluation instructions need a reference answer", path=where,
+                                row=i, field="output")
+            item["reference"] = ref
+        out.append(item)
+    if not out:
+        raise DataError(f"no instructions in language {language!r}", path=where)
+    return out
+
+
+def load_instructions(src: InstructionSource, language: str, *, split: str,
+                      prepared_dir: Path) -> list[dict]:
+    """Instructions of one language; ``split`` is ``train`` or ``eval``."""
+    with_reference = split == "eval"
+    if src.source == "seed":
+        name = "train.jsonl" if split == "train" else "test.jsonl"
+        path = prepared_dir / name
+        rows = [r for r in validate_file_rows(read_jsonl(path), str(path)) if r["language"] == language]
+        if not rows:
+            raise ConfigError(f"instructions: {path} has no rows in {language!r}")
+        out = _from_pairs(rows, with_reference)
+    else:
+        out = _load_external(src, language, with_reference)
+    if src.max_per_language is not None:
+        out = out[: src.max_per_language]
+    return out
+
+
+def check_disjoint(train: list[dict], evaluation: list[dict]) -> None:
+    """On-policy prompts must not include evaluation instructions (by id or by text)."""
+    ids = {r["id"] for r in train} & {r["id"] for r in evaluation}
+    texts = ({r["messages"][-1]["content"].strip() for r in train}
+             & {r["messages"][-1]["content"].strip() for r in evaluation})
+    if ids or texts:
+        example = next(iter(ids or texts))
+        raise ConfigError(f"instructions: the on-policy and evaluation sets overlap "
+                          f"({len(ids)} ids, {len(texts)} texts; e.g. {example!r})")
