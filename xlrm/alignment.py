@@ -21,9 +21,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from xlrm.alpaca import JudgeConfig
 from xlrm.config import split_trainer_section
 from xlrm.errors import DataError
-from xlrm.reward import LoraSettings
+from xlrm.reward import LoraSettings, lora_config
 
 log = logging.getLogger(__name__)
 
@@ -220,13 +221,7 @@ def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cf
     peft_config = None
     n_layers = model.config.get_text_config().num_hidden_layers
     if extras.lora is not None:
-        from peft import LoraConfig, TaskType
-
-        lora_kwargs = dataclasses.asdict(extras.lora)
-        if extras.trainable_layers is not None:
-            lora_kwargs["layers_to_transform"] = list(
-                range(max(0, n_layers - extras.trainable_layers), n_layers))
-        peft_config = LoraConfig(task_type=TaskType.CAUSAL_LM, **lora_kwargs)
+        peft_config = lora_config(model, extras.lora, extras.trainable_layers, "CAUSAL_LM")
     elif extras.trainable_layers is not None:
         for p in model.get_input_embeddings().parameters():
             p.requires_grad_(False)
@@ -249,3 +244,133 @@ def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cf
     trainer.model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     return stats
+
+
+# ---------------------------------------------------------------------------- AlpacaEval
+
+
+@dataclass
+class EvalAlpacaConfig:
+    """The ``eval_alpaca`` params section."""
+
+    judge: JudgeConfig
+    max_new_tokens: int = 256
+    token_budget: int = 8192
+    langid_min_chars: int = 20
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "auto"
+    device: str = "auto"
+
+
+def answer_and_judge(model_dir: str | Path, base_dir: str | Path | None, instructions: list[dict],
+                     language: str, cfg: "EvalAlpacaConfig", name: str
+                     ) -> tuple[list[dict], dict[str, Any]]:
+    """Greedy answers of one policy to the evaluation instructions, judged against the
+    same-language references; returns per-instruction rows and AlpacaEval metrics."""
+    from xlrm.alpaca import language_fidelity, make_judge, summarize
+    from xlrm.generation import generate_greedy_texts, resolve_device
+    from xlrm.langid import LanguageChecker
+    from xlrm.reward import load_tokenizer
+
+    device = resolve_device(cfg.device)
+    dtype = cfg.dtype if cfg.dtype != "auto" else ("float32" if device == "cpu" else "bfloat16")
+    model = load_causal(model_dir, base_dir, dtype).to(device)
+    tok = load_tokenizer(model_dir)
+    answers = generate_greedy_texts(model, tok, [r["messages"] for r in instructions],
+                                    max_new_tokens=cfg.max_new_tokens, token_budget=cfg.token_budget)
+    del model
+    texts = [r["messages"][-1]["content"] for r in instructions]
+    refs = [r["reference"] for r in instructions]
+    prefs, judge_stats = make_judge(cfg.judge).judge(texts, answers, refs, language=language)
+    metrics = summarize(prefs, answers, refs)
+    metrics["language_fidelity"] = language_fidelity(
+        answers, language, LanguageChecker([language], cfg.langid_min_chars))
+    metrics["judge"] = judge_stats
+    rows = [{"id": r["id"], "language": language, "model": name, "output": a,
+             "preference": None if math.isnan(p) else float(p)}
+            for r, a, p in zip(instructions, answers, prefs)]
+    return rows, metrics
+
+
+@dataclass
+class AlignmentConfig:
+    """The ``alignment`` params section (the summary over DPO runs)."""
+
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+def alignment_headline(prefs: dict[tuple[str, str, int], dict[str, float]], cfg: AlignmentConfig
+                       ) -> dict[str, Any]:
+    """English-RM-labelled minus native-RM-labelled win rate, per language and on average.
+
+    ``prefs[(lang, labeller, seed)]`` maps instruction id -> preference in [1, 2]. The
+    point estimate is the mean over seeds of the win-rate difference; the confidence
+    interval is a two-level bootstrap (seeds resampled, then instructions, paired across
+    labellers), so it covers both run-to-run and instruction sampling variation.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    langs = sorted({k[0] for k in prefs})
+    alpha = (1 - cfg.confidence) / 2
+    out: dict[str, Any] = {"per_language": {}}
+    reps_by_lang = {}
+    for lang in langs:
+        seeds = sorted({k[2] for k in prefs if k[0] == lang and (lang, "english", k[2]) in prefs
+                        and (lang, "native", k[2]) in prefs})
+        if not seeds:
+            continue
+        ids = sorted(set.intersection(*[set(prefs[(lang, lab, s)]) for s in seeds
+                                         for lab in LABELLERS]))
+        # diff[s, i]: (p_english - p_native) x 100 for seed s, instruction i (NaN-safe)
+        diff = np.array([[prefs[(lang, "english", s)][i] - prefs[(lang, "native", s)][i]
+                          for i in ids] for s in seeds], dtype=float) * 100
+        eng = np.array([[prefs[(lang, "english", s)][i] for i in ids] for s in seeds]) - 1
+        nat = np.array([[prefs[(lang, "native", s)][i] for i in ids] for s in seeds]) - 1
+        point = float(np.nanmean(np.nanmean(diff, axis=1)))
+        S, N = diff.shape
+        reps = np.empty(cfg.bootstrap_resamples)
+        for b in range(cfg.bootstrap_resamples):
+            s_idx = rng.integers(0, S, S) if S > 1 else np.zeros(1, dtype=int)
+            i_idx = rng.integers(0, N, N)
+            reps[b] = np.nanmean(np.nanmean(diff[np.ix_(s_idx, i_idx)], axis=1))
+        reps_by_lang[lang] = reps
+        out["per_language"][lang] = {
+            "diff": point, "ci_low": float(np.nanquantile(reps, alpha)),
+            "ci_high": float(np.nanquantile(reps, 1 - alpha)),
+            "english_win_rate": float(np.nanmean(eng) * 100),
+            "native_win_rate": float(np.nanmean(nat) * 100), "seeds": len(seeds), "instructions": N}
+    if reps_by_lang:
+        per = out["per_language"]
+        mean_reps = np.mean(np.stack(list(reps_by_lang.values())), axis=0)
+        out["mean"] = {"diff": float(np.mean([per[lang]["diff"] for lang in reps_by_lang])),
+                       "ci_low": float(np.nanquantile(mean_reps, alpha)),
+                       "ci_high": float(np.nanquantile(mean_reps, 1 - alpha)),
+                       "english_win_rate": float(np.mean([per[lang]["english_win_rate"] for lang in per])),
+                       "native_win_rate": float(np.mean([per[lang]["native_win_rate"] for lang in per]))}
+    return out
+
+
+def winrate_plot(table, path: str | Path) -> None:
+    """Bar chart of win rates per language: initial policy, English-RM and native-RM DPO."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    langs = list(dict.fromkeys(table["language"]))
+    models = ["policy", "english", "native"]
+    fig = Figure(figsize=(1.5 + 1.3 * len(langs), 3.6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(models)
+    for j, m in enumerate(models):
+        sub = table[table["model"] == m].groupby("language")["win_rate"]
+        means = [sub.mean().get(lang, np.nan) for lang in langs]
+        errs = [sub.std(ddof=1).get(lang, 0.0) if sub.count().get(lang, 0) > 1 else 0.0 for lang in langs]
+        ax.bar(np.arange(len(langs)) + (j - 1) * width, means, width, yerr=errs, capsize=3,
+               label={"policy": "initial policy", "english": "DPO, English-RM labels",
+                      "native": "DPO, target-RM labels"}[m])
+    ax.set_xticks(np.arange(len(langs)), langs)
+    ax.set_ylabel("win rate vs reference (%)")
+    ax.set_title("Multilingual AlpacaEval (mean over DPO seeds, ±1 sd)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120, metadata={"Software": None})

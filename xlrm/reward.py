@@ -171,6 +171,26 @@ def load_reward_model(rm_dir: str | Path, base_dir: str | Path | None = None,
     return model
 
 
+def lora_config(model, lora: LoraSettings, trainable_layers: int | None, task_type: str):
+    """A peft LoraConfig; with ``trainable_layers`` the adapters sit on the last N layers only."""
+    from peft import LoraConfig
+
+    kwargs = dataclasses.asdict(lora)
+    if trainable_layers is not None:
+        n_layers = model.config.get_text_config().num_hidden_layers
+        kwargs["layers_to_transform"] = list(range(max(0, n_layers - trainable_layers), n_layers))
+        if isinstance(kwargs["target_modules"], str):
+            # peft needs module names (not "all-linear") to restrict layers: every linear
+            # module inside the transformer blocks.
+            import torch
+
+            layers = getattr(model, model.base_model_prefix).layers
+            kwargs["target_modules"] = sorted({name.rsplit(".", 1)[-1]
+                                               for name, mod in layers.named_modules()
+                                               if isinstance(mod, torch.nn.Linear)})
+    return LoraConfig(task_type=task_type, **kwargs)
+
+
 def _freeze(model, extras: RMExtras) -> dict[str, int]:
     if extras.freeze_embeddings:
         for p in model.get_input_embeddings().parameters():
@@ -231,14 +251,7 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
     model = load_seqcls(base_dir, seed=seed)
     peft_config = None
     if extras.lora is not None:
-        from peft import LoraConfig, TaskType
-
-        lora_kwargs = dataclasses.asdict(extras.lora)
-        if extras.trainable_layers is not None:
-            n_layers = model.config.get_text_config().num_hidden_layers
-            lora_kwargs["layers_to_transform"] = list(
-                range(max(0, n_layers - extras.trainable_layers), n_layers))
-        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, **lora_kwargs)
+        peft_config = lora_config(model, extras.lora, extras.trainable_layers, "SEQ_CLS")
     else:
         stats.update(_freeze(model, extras))
 

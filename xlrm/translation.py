@@ -178,6 +178,11 @@ class TranslateConfig:
     source_language: str = "en"
     langid: bool = True
     langid_min_chars: int = 20
+    # Which texts must be in the target language. Data whose rejected replies are in
+    # another language on purpose (the seed set's language-fidelity pairs) checks
+    # prompt and chosen only.
+    langid_fields: list[Literal["prompt", "chosen", "rejected"]] = field(
+        default_factory=lambda: ["prompt", "chosen", "rejected"])
     max_rows: int | None = None
     hf: HFTranslateConfig = field(default_factory=HFTranslateConfig)
     openai: OpenAITranslateConfig = field(default_factory=OpenAITranslateConfig)
@@ -786,12 +791,13 @@ def _prompt_text(row: dict) -> str:
     return "\n".join(m["content"] for m in row["prompt"])
 
 
-def language_filter(rows: list[dict], lang: str, checker: LanguageChecker
+def language_filter(rows: list[dict], lang: str, checker: LanguageChecker,
+                    fields_checked: Sequence[str] = ("prompt", "chosen", "rejected"),
                     ) -> tuple[list[dict], dict[str, int]]:
-    """Keep rows whose prompt, chosen and rejected are each identified as ``lang``."""
-    fields = {"prompt": [_prompt_text(r) for r in rows],
-              "chosen": [r["chosen"] for r in rows],
-              "rejected": [r["rejected"] for r in rows]}
+    """Keep rows whose checked fields (prompt, chosen, rejected) are each identified as ``lang``."""
+    texts = {"prompt": lambda r: _prompt_text(r), "chosen": lambda r: r["chosen"],
+             "rejected": lambda r: r["rejected"]}
+    fields = {name: [texts[name](r) for r in rows] for name in fields_checked}
     ok = {name: checker.are_language(texts, lang) for name, texts in fields.items()}
     kept = [r for i, r in enumerate(rows) if all(ok[n][i] for n in fields)]
     counts = {f"langid_failed_{n}": sum(not x for x in ok[n]) for n in fields}
@@ -852,7 +858,7 @@ def translate_rows(rows: list[dict], target: str, cfg: TranslateConfig, *,
             stats["dropped_empty"] += 1
     if cfg.langid and valid:
         checker = LanguageChecker(list(dict.fromkeys([target, source])), cfg.langid_min_chars)
-        kept, counts = language_filter(valid, target, checker)
+        kept, counts = language_filter(valid, target, checker, cfg.langid_fields)
         stats["dropped_langid"] = len(valid) - len(kept)
         stats.update(counts)
         valid = kept

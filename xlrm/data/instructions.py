@@ -110,12 +110,12 @@ def load_instructions(src: InstructionSource, language: str, *, split: str,
     return out
 
 
-def check_disjoint(train: list[dict], evaluation: list[dict]) -> None:
-    """On-policy prompts must not include evaluation instructions (by id or by text)."""
-    ids = {r["id"] for r in train} & {r["id"] for r in evaluation}
-    texts = ({r["messages"][-1]["content"].strip() for r in train}
-             & {r["messages"][-1]["content"].strip() for r in evaluation})
-    if ids or texts:
-        example = next(iter(ids or texts))
-        raise ConfigError(f"instructions: the on-policy and evaluation sets overlap "
-                          f"({len(ids)} ids, {len(texts)} texts; e.g. {example!r})")
+def drop_overlap(train: list[dict], evaluation: list[dict]) -> tuple[list[dict], int]:
+    """On-policy prompts minus any evaluation instruction (same id or same last user turn)."""
+    ids = {r["id"] for r in evaluation}
+    texts = {r["messages"][-1]["content"].strip() for r in evaluation}
+    kept = [r for r in train if r["id"] not in ids
+            and r["messages"][-1]["content"].strip() not in texts]
+    if not kept:
+        raise ConfigError("instructions: every on-policy prompt is also an evaluation instruction")
+    return kept, len(train) - len(kept)

@@ -1,0 +1,61 @@
+"""DVC stage `alignment`: English-RM-labelled minus native-RM-labelled AlpacaEval win rate,
+per language and on average, mean over DPO seeds with a 95% bootstrap CI; table and plot."""
+
+from xlrm import stage
+
+
+def main() -> None:
+    p = stage.parser(__doc__)
+    p.add_argument("--alpaca-dir", required=True, help="folder of eval_alpaca outputs")
+    p.add_argument("--table", required=True, help="output CSV: one row per evaluated policy")
+    p.add_argument("--plot", required=True, help="output PNG")
+    p.add_argument("--metrics", required=True)
+    args = p.parse_args()
+
+    from pathlib import Path
+
+    import pandas as pd
+
+    from xlrm.alignment import AlignmentConfig, alignment_headline, winrate_plot
+    from xlrm.config import load_section, to_dict
+    from xlrm.io import atomic_path, read_json, read_jsonl, write_json
+    from xlrm.tracking import log_metrics, stage_run
+
+    cfg = load_section(AlignmentConfig, "alignment", args.params)
+    records, prefs = [], {}
+    for path in sorted(Path(args.alpaca_dir).glob("*.json")):
+        m = read_json(path)
+        parts = m["run"].split("__")
+        lang, model = parts[0], parts[1]
+        seed = int(parts[2]) if len(parts) > 2 else None
+        records.append({"run": m["run"], "language": lang, "model": model, "seed": seed,
+                        **{k: m[k] for k in ("win_rate", "standard_error", "discrete_win_rate",
+                                              "length_controlled_minimal", "language_fidelity",
+                                              "avg_length", "n_total")}})
+        if seed is not None:
+            answers = read_jsonl(path.with_suffix(".jsonl"))
+            prefs[(lang, model, seed)] = {r["id"]: (r["preference"] if r["preference"] is not None
+                                                    else float("nan")) for r in answers}
+    table = pd.DataFrame(records)
+    with stage_run("alignment", params={"alignment": to_dict(cfg)}) as mlflow:
+        head = alignment_headline(prefs, cfg)
+        with atomic_path(args.table) as tmp:
+            table.round(6).to_csv(tmp, index=False)
+        with atomic_path(args.plot) as tmp:
+            winrate_plot(table, tmp)
+        rounded = {"per_language": {k: {kk: round(vv, 4) for kk, vv in v.items()}
+                                    for k, v in head["per_language"].items()}}
+        if "mean" in head:
+            rounded["mean"] = {k: round(v, 4) for k, v in head["mean"].items()}
+        write_json(args.metrics, {"headline": rounded})
+        log_metrics(rounded, "alignment")
+        for path in (args.table, args.plot, args.metrics):
+            mlflow.log_artifact(path)
+    if "mean" in head:
+        h = head["mean"]
+        print(f"English-RM minus target-RM labels: {h['diff']:+.1f} win-rate points "
+              f"(95% CI {h['ci_low']:+.1f} to {h['ci_high']:+.1f}) -> {args.metrics}")
+
+
+if __name__ == "__main__":
+    stage.main(main)
