@@ -66,13 +66,22 @@ def pipeline(tmp_path_factory):
     return {"root": root, "work": work, "first": first}
 
 
+LANGS = ["en", "es", "it", "ko", "zh"]
+TARGETS = ["es", "ko"]  # the tiny preset's alignment languages
+DPO_RUNS = [f"{lang}-{lab}-0" for lang in TARGETS for lab in ("english", "native")]
+
+
 def test_repro_writes_every_output(pipeline):
     work = pipeline["work"]
     ran = ran_stages(pipeline["first"])
-    langs = ["en", "es", "it", "ko", "zh"]
+    langs = LANGS
     expected = {"base_model", "prepare", "eval_data", "eval_base", "transfer",
                 *(f"translate@{x}" for x in langs), *(f"train_rm@{x}" for x in langs),
-                *(f"eval_rm@{x}" for x in langs)}
+                *(f"eval_rm@{x}" for x in langs),
+                "policy_model", "instructions", "alignment",
+                *(f"generate@{x}" for x in TARGETS), *(f"label@{x}" for x in TARGETS),
+                *(f"eval_alpaca_policy@{x}" for x in TARGETS),
+                *(f"train_dpo@{r}" for r in DPO_RUNS), *(f"eval_alpaca@{r}" for r in DPO_RUNS)}
     assert ran == expected
     for lang in langs:
         assert (work / "models" / "rm" / lang / "config.json").exists()
@@ -86,6 +95,20 @@ def test_repro_writes_every_output(pipeline):
     headline = json.loads((work / "metrics" / "transfer.json").read_text())["headline"]
     assert headline["targets"] == ["es", "it", "ko", "zh"]
     assert headline["mean"]["ci_low"] <= headline["mean"]["diff"] <= headline["mean"]["ci_high"]
+    # the alignment half
+    for lang in TARGETS:
+        samples = [json.loads(x) for x in (work / "data" / "samples" / f"{lang}.jsonl").read_text().splitlines()]
+        assert len({(s["prompt_id"], s["sample"]) for s in samples}) == len(samples) > 0
+        label = json.loads((work / "results" / "label" / f"{lang}.json").read_text())
+        assert 0.0 <= label["agreement"] <= 1.0
+    for run in DPO_RUNS:
+        assert any((work / "models" / "dpo" / run.replace("-", "__")).iterdir())
+        alpaca = json.loads((work / "results" / "alpaca" / f"{run.replace('-', '__')}.json").read_text())
+        assert 0.0 <= alpaca["win_rate"] <= 100.0 and "standard_error" in alpaca
+    align = json.loads((work / "metrics" / "alignment.json").read_text())["headline"]
+    assert set(align["per_language"]) == set(TARGETS)
+    assert align["mean"]["ci_low"] <= align["mean"]["diff"] <= align["mean"]["ci_high"]
+    assert (work / "plots" / "alignment_winrate.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_every_stage_run_is_in_mlflow_with_its_tags(pipeline):
@@ -123,9 +146,12 @@ def test_second_repro_runs_nothing(pipeline):
 def test_changing_a_train_rm_value_reruns_only_what_follows(pipeline):
     work = pipeline["work"]
     out = sh(["dvc", "exp", "run", "-n", "lr-up", "-S", "train_rm.learning_rate=0.003"], work)
-    langs = ["en", "es", "it", "ko", "zh"]
-    assert ran_stages(out) == {*(f"train_rm@{x}" for x in langs), *(f"eval_rm@{x}" for x in langs),
-                               "transfer"}
+    langs = LANGS
+    ran = ran_stages(out)
+    assert {*(f"train_rm@{x}" for x in langs), *(f"eval_rm@{x}" for x in langs), "transfer"} <= ran
+    upstream = {"base_model", "prepare", "eval_data", "eval_base", "policy_model", "instructions",
+                *(f"translate@{x}" for x in langs), *(f"generate@{x}" for x in TARGETS)}
+    assert not ran & upstream  # data preparation, translation and sampling stay cached
     show = json.loads(sh(["dvc", "exp", "show", "--json"], work))
     text = json.dumps(show)
     assert "lr-up" in text
@@ -138,9 +164,20 @@ def test_changing_a_train_rm_value_reruns_only_what_follows(pipeline):
     con = sqlite3.connect(work / "mlflow.db")
     tagged = con.execute("select count(*) from tags where key = 'dvc.exp_name' and value = 'lr-up'"
                          ).fetchone()[0]
-    assert tagged == 11
+    assert tagged == len(ran)  # one MLflow run per stage that ran, tagged with the experiment
     sh(["dvc", "exp", "apply", "lr-up"], work)
     sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm lr-up", work)
+
+
+def test_changing_dpo_beta_reruns_only_dpo_and_what_follows(pipeline):
+    work = pipeline["work"]
+    out = sh(["dvc", "exp", "run", "-n", "beta-up", "-S", "train_dpo.beta=0.2"], work)
+    assert ran_stages(out) == {*(f"train_dpo@{r}" for r in DPO_RUNS),
+                               *(f"eval_alpaca@{r}" for r in DPO_RUNS), "alignment"}
+    show = sh(["dvc", "exp", "show", "--md"], work)
+    assert "beta-up" in show and "metrics/alignment.json" in sh(["dvc", "metrics", "show"], work)
+    sh(["dvc", "exp", "apply", "beta-up"], work)
+    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm beta-up", work)
 
 
 def test_push_then_pull_into_a_fresh_clone(pipeline):

@@ -58,16 +58,12 @@ whitespace) gets p = 1.5 without calling the judge, as AlpacaEval does.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
 import random
 import re
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,7 +75,8 @@ from xlrm import languages
 from xlrm.config import from_dict
 from xlrm.errors import ConfigError, XlrmError
 from xlrm.langid import LanguageChecker
-from xlrm.translation import _OPENER, _redact, _resolve_device
+from xlrm.openai_client import RequestFailed, post_chat_completion, redact
+from xlrm.translation import _resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -550,65 +547,6 @@ def make_judge(cfg: JudgeConfig, **kwargs: Any) -> Judge:
 # =========================================================================== openai
 
 
-class _RequestFailed(Exception):
-    """One request failed for good (its comparison gets NaN); the message is redacted."""
-
-
-def post_chat_completion(url: str, payload: dict, key: str | None, *, timeout_s: float,
-                         max_retries: int, backoff_s: float,
-                         abort: threading.Event | None = None,
-                         on_retry: Callable[[str], None] | None = None) -> dict:
-    """POST one chat-completions request and return the parsed JSON reply.
-
-    The same policy as :class:`xlrm.translation.OpenAIBackend` (its redirect-refusing
-    opener and key redaction are reused): 429, 5xx, network errors and malformed JSON are
-    retried with exponential backoff (``Retry-After`` wins); 401/403/404 and redirects
-    raise :class:`JudgeError`; other 4xx fail this request only (:class:`_RequestFailed`).
-    Every message has the key redacted.
-    """
-    body = json.dumps(payload).encode("utf-8")
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    error = ""
-    for attempt in range(max_retries + 1):
-        if abort is not None and abort.is_set():
-            raise _RequestFailed("aborted")
-        delay = backoff_s * 2**attempt * (1 + 0.25 * random.random())
-        try:
-            req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            with _OPENER.open(req, timeout=timeout_s) as resp:
-                data = json.loads(resp.read().decode("utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("reply is not a JSON object")
-            return data
-        except urllib.error.HTTPError as e:
-            try:
-                detail = e.read(300).decode("utf-8", "replace")
-            except Exception:  # noqa: BLE001 - the body is only for the message
-                detail = ""
-            finally:
-                e.close()
-            error = _redact(f"HTTP {e.code} from {url}: {detail.strip()}", key)
-            if e.code in (401, 403, 404) or 300 <= e.code < 400:
-                raise JudgeError(error) from None
-            if e.code != 429 and e.code < 500:
-                raise _RequestFailed(error) from None
-            retry_after = e.headers.get("Retry-After") if e.headers else None
-            if retry_after and retry_after.strip().replace(".", "", 1).isdigit():
-                delay = min(float(retry_after), 300.0)
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            error = _redact(f"cannot reach {url}: {type(e).__name__}: {reason}", key)
-        except ValueError as e:
-            error = _redact(f"malformed reply from {url}: {e}", key)
-        if attempt < max_retries:
-            if on_retry is not None:
-                on_retry(error)
-            time.sleep(delay)
-    raise _RequestFailed(error)
-
-
 def _label_probs(choice: dict) -> tuple[float, float] | None:
     """Probabilities of labels A and B at the first reply token, from ``logprobs``.
 
@@ -675,8 +613,9 @@ class OpenAIJudge(Judge):
             data = post_chat_completion(self.url, payload, key, timeout_s=cfg.timeout_s,
                                         max_retries=cfg.max_retries, backoff_s=cfg.backoff_s,
                                         abort=self._abort,
-                                        on_retry=lambda e: self._count("retries"))
-        except _RequestFailed as e:
+                                        on_retry=lambda e: self._count("retries"),
+                                        fatal=JudgeError)
+        except RequestFailed as e:
             self._count("requests_failed", str(e))
             log.warning("judge request failed: %s", e)
             return math.nan

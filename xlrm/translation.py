@@ -34,15 +34,10 @@ target language (:class:`xlrm.langid.LanguageChecker`; failures are ``dropped_la
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import random
 import re
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,6 +47,7 @@ from xlrm import languages
 from xlrm.config import from_dict
 from xlrm.errors import ConfigError, DataError, XlrmError
 from xlrm.langid import LanguageChecker
+from xlrm.openai_client import RequestFailed, post_chat_completion, redact
 from xlrm.schema import validate_pair
 
 log = logging.getLogger(__name__)
@@ -650,18 +646,6 @@ class HFBackend(TextBackend):
 # --------------------------------------------------------------------------- openai
 
 
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: urllib would resend the Authorization header to the new host."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 @register_backend("openai")
@@ -718,62 +702,38 @@ class OpenAIBackend(TextBackend):
 
     def _one(self, text: str, system: str, key: str | None) -> str | None:
         """One request with retries; None if it failed for this text only."""
-        body = json.dumps({
+        payload = {
             "model": self.oa.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": text}],
             "temperature": self.oa.temperature,
             "max_tokens": self.oa.max_tokens,
-        }).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        error = ""
-        for attempt in range(self.oa.max_retries + 1):
-            if self._abort.is_set():
-                return None
-            delay = self.oa.backoff_s * 2**attempt * (1 + 0.25 * random.random())
-            try:
-                req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-                with _OPENER.open(req, timeout=self.oa.timeout_s) as resp:
-                    data = json.loads(resp.read().decode("utf-8"))
-                choice = data["choices"][0]
-                content = choice["message"]["content"]
-                if choice.get("finish_reason") == "length":
-                    self._fail(f"reply cut off at max_tokens={self.oa.max_tokens}")
-                    return None
-                if not isinstance(content, str):
-                    self._fail("reply has no text content")
-                    return None
-                return content
-            except urllib.error.HTTPError as e:
-                try:
-                    detail = e.read(300).decode("utf-8", "replace")
-                except Exception:  # noqa: BLE001 - the body is only for the message
-                    detail = ""
-                finally:
-                    e.close()
-                error = _redact(f"HTTP {e.code} from {self.url}: {detail.strip()}", key)
-                if e.code in (401, 403, 404) or 300 <= e.code < 400:
-                    raise TranslationError(error) from None
-                if e.code != 429 and e.code < 500:
-                    self._fail(error)  # e.g. 400 for a text over the context length
-                    return None
-                retry_after = e.headers.get("Retry-After") if e.headers else None
-                if retry_after and retry_after.strip().replace(".", "", 1).isdigit():
-                    delay = min(float(retry_after), 300.0)
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                error = _redact(f"cannot reach {self.url}: {type(e).__name__}: {reason}", key)
-            except (ValueError, KeyError, IndexError, TypeError) as e:
-                error = _redact(f"malformed reply from {self.url}: {type(e).__name__}: {e}", key)
-            if attempt < self.oa.max_retries:
-                with self._lock:
-                    self.retries += 1
-                log.info("retrying translation request (%d/%d) after %.1fs: %s",
-                         attempt + 1, self.oa.max_retries, delay, error)
-                time.sleep(delay)
-        self._fail(error)
-        return None
+        }
+
+        def on_retry(error: str) -> None:
+            with self._lock:
+                self.retries += 1
+            log.info("retrying translation request: %s", error)
+
+        try:
+            data = post_chat_completion(self.url, payload, key, timeout_s=self.oa.timeout_s,
+                                        max_retries=self.oa.max_retries, backoff_s=self.oa.backoff_s,
+                                        abort=self._abort, on_retry=on_retry,
+                                        fatal=TranslationError)
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
+        except RequestFailed as e:
+            self._fail(str(e))
+            return None
+        except (KeyError, IndexError, TypeError) as e:
+            self._fail(redact(f"malformed reply from {self.url}: {type(e).__name__}: {e}", key))
+            return None
+        if choice.get("finish_reason") == "length":
+            self._fail(f"reply cut off at max_tokens={self.oa.max_tokens}")
+            return None
+        if not isinstance(content, str):
+            self._fail("reply has no text content")
+            return None
+        return content
 
     def translate_rows(self, rows: list[dict], source: str, target: str, *,
                        all_rows: list[dict] | None = None) -> RowResult:
