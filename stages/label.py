@@ -19,7 +19,7 @@ def main() -> None:
 
     from xlrm.alignment import LABELLERS, LabelConfig, label, labeller_rm
     from xlrm.config import load_section, read_params, to_dict
-    from xlrm.generation import resolve_device
+    from xlrm.devices import resolve_device
     from xlrm.io import atomic_path, read_jsonl, write_json, write_jsonl
     from xlrm.reward import load_reward_model, load_tokenizer
     from xlrm.tracking import log_metrics, stage_run

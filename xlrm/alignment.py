@@ -267,7 +267,8 @@ def answer_and_judge(model_dir: str | Path, base_dir: str | Path | None, instruc
     """Greedy answers of one policy to the evaluation instructions, judged against the
     same-language references; returns per-instruction rows and AlpacaEval metrics."""
     from xlrm.alpaca import language_fidelity, make_judge, summarize
-    from xlrm.generation import generate_greedy_texts, resolve_device
+    from xlrm.devices import resolve_device
+    from xlrm.generation import generate_greedy_texts
     from xlrm.langid import LanguageChecker
     from xlrm.reward import load_tokenizer
 

@@ -76,7 +76,7 @@ from xlrm.config import from_dict
 from xlrm.errors import ConfigError, XlrmError
 from xlrm.langid import LanguageChecker
 from xlrm.openai_client import RequestFailed, post_chat_completion, redact
-from xlrm.translation import _resolve_device
+from xlrm.devices import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -715,7 +715,7 @@ class HFJudge(Judge):
         if self.model is None:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            device = _resolve_device(self.cfg.device)
+            device = resolve_device(self.cfg.device)
             log.info("loading judge %s on %s", self.cfg.model, device)
             try:
                 tok = AutoTokenizer.from_pretrained(self.cfg.model)
@@ -821,7 +821,7 @@ class RMJudge(Judge):
         if self.model is None:
             from xlrm.reward import load_reward_model, load_tokenizer
 
-            device = _resolve_device(self.cfg.device)
+            device = resolve_device(self.cfg.device)
             dtype = self.cfg.dtype
             if dtype == "auto":  # load_reward_model takes a dtype name
                 dtype = "float32" if device == "cpu" else "bfloat16"

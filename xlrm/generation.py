@@ -83,6 +83,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from xlrm.devices import resolve_device  # noqa: F401  (re-exported)
 from xlrm.errors import ConfigError, DataError, XlrmError
 from xlrm.io import write_json, write_jsonl
 from xlrm.reward import length_batches
@@ -405,19 +406,6 @@ def generate_greedy_texts(model: Any, tokenizer: Any, messages_list: Sequence[li
 
 
 # ---------------------------------------------------------------------------- model loading
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> cuda, then mps, then cpu; anything else is returned unchanged."""
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def load_policy(model_dir: str | os.PathLike, dtype: str = "auto", device: str = "auto"

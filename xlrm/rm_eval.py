@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from xlrm.devices import resolve_device
+
 log = logging.getLogger(__name__)
 
 
@@ -28,14 +30,6 @@ class EvalRMConfig:
     base_heads: int = 5
     base_head_seed: int = 0
     device: str = "auto"
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name != "auto":
-        return name
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def score_eval_sets(model, tokenizer, eval_sets: dict[str, list[dict]], rm_name: str,
@@ -73,7 +67,7 @@ def evaluate_model(rm_dir: str | Path | None, base_dir: str | Path, eval_sets: d
     """Load a trained RM (or, with ``rm_dir=None``, the base with random heads) and score it."""
     from xlrm.reward import load_reward_model, load_seqcls, load_tokenizer, random_heads
 
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     tok = load_tokenizer(base_dir if rm_dir is None else rm_dir)
     heads = None
     if rm_dir is None:

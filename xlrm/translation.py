@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from xlrm import languages
+from xlrm.devices import resolve_device
 from xlrm.config import from_dict
 from xlrm.errors import ConfigError, DataError, XlrmError
 from xlrm.langid import LanguageChecker
@@ -430,18 +431,6 @@ class TextBackend(Backend):
         return out, {**counters, "dropped_failed": failed_rows}
 
 
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 @dataclass
 class TargetForcing:
     """How a seq2seq MT model is told the target (and source) language.
@@ -539,7 +528,7 @@ class HFBackend(TextBackend):
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-        device = _resolve_device(self.hf.device)
+        device = resolve_device(self.hf.device)
         if self.hf.dtype == "auto":
             dtype: Any = "auto" if device != "cpu" else torch.float32
         else:
