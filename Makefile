@@ -23,7 +23,7 @@ setup: $(VENV)/.installed
 repro: setup
 	dvc repro
 	@echo
-	@echo "Results: metrics/ (dvc metrics show), results/transfer_matrix.csv, plots/transfer_heatmap.png"
+	@echo "Report: report/report.html (report/report.md); numbers: dvc metrics show; plots: dvc plots show"
 	@echo "Runs:    mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 ## All tests (the end-to-end dvc tests included).

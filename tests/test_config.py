@@ -52,25 +52,64 @@ def test_train_rm_section_takes_reward_config_fields_and_rejects_others():
         TrainRMConfig.from_section({"output_dir": "x"})
 
 
-def test_every_preset_loads_into_the_typed_sections():
-    from pathlib import Path
-
-    from xlrm.config import read_params
+def _section_loaders() -> dict:
+    """params section -> a function that loads it into its typed config (as its stage does)."""
+    from xlrm.alignment import (AlignmentConfig, EvalAlpacaConfig, LabelConfig,
+                                TrainDPOConfig)
+    from xlrm.analysis import AnalyzeEmbeddingsConfig, AnalyzeRepresentationsConfig
+    from xlrm.data.instructions import InstructionsConfig
     from xlrm.data.prepare import EvalDataConfig, PrepareConfig
+    from xlrm.generation import GenerateConfig
     from xlrm.models import BaseModelConfig
+    from xlrm.offshelf import EvalOffshelfConfig
+    from xlrm.report import ReportConfig
     from xlrm.rm_eval import EvalRMConfig
     from xlrm.transfer import TransferConfig
     from xlrm.translation import TranslateConfig
 
+    typed = {"base_model": BaseModelConfig, "policy_model": BaseModelConfig,
+             "prepare": PrepareConfig, "eval_data": EvalDataConfig,
+             "translate": TranslateConfig, "eval_rm": EvalRMConfig, "transfer": TransferConfig,
+             "instructions": InstructionsConfig, "generate": GenerateConfig,
+             "label": LabelConfig, "eval_alpaca": EvalAlpacaConfig, "alignment": AlignmentConfig,
+             "analyze_representations": AnalyzeRepresentationsConfig,
+             "analyze_embeddings": AnalyzeEmbeddingsConfig,
+             "eval_offshelf": EvalOffshelfConfig, "report": ReportConfig}
+    loaders = {k: (lambda data, where, cls=cls: from_dict(cls, data, where))
+               for k, cls in typed.items()}
+    loaders["train_rm"] = TrainRMConfig.from_section
+    loaders["train_dpo"] = TrainDPOConfig.from_section
+    return loaders
+
+
+def _declared_params(dvc_yaml) -> set[str]:
+    import yaml
+
+    out = set()
+    for stage in yaml.safe_load(dvc_yaml.read_text())["stages"].values():
+        stage = stage.get("do", stage)
+        for entry in stage.get("params", []):
+            out.update(k.split(".")[0] for k in (entry if isinstance(entry, dict) else [entry]))
+    return out
+
+
+def test_every_preset_holds_every_declared_section_and_each_loads():
+    from pathlib import Path
+
+    from xlrm.config import read_params
+
     root = Path(__file__).resolve().parents[1]
+    declared = _declared_params(root / "dvc.yaml")
+    loaders = _section_loaders()
+    lists = {"languages", "rm_languages", "eval_languages", "alignment_languages", "dpo_seeds"}
+    known = set(loaders) | lists  # dpo_seeds is only interpolated into the DPO matrix
+    assert declared <= known and set(loaders) <= declared, declared ^ known
     presets = sorted((root / "presets").glob("*.yaml")) + [root / "params.yaml"]
-    assert len(presets) >= 2
+    assert {p.stem for p in presets} >= {"tiny", "default", "paper", "params"}
     for path in presets:
         params = read_params(path)
-        for cls, key in [(BaseModelConfig, "base_model"), (PrepareConfig, "prepare"),
-                         (EvalDataConfig, "eval_data"), (TranslateConfig, "translate"),
-                         (EvalRMConfig, "eval_rm"), (TransferConfig, "transfer")]:
-            from_dict(cls, params[key], f"{path.name}: {key}")
-        TrainRMConfig.from_section(params["train_rm"], f"{path.name}: train_rm")
-        for key in ("languages", "rm_languages", "eval_languages"):
+        assert set(params) == known, (path.name, set(params) ^ known)
+        for key, load in loaders.items():
+            load(params[key], f"{path.name}: {key}")
+        for key in lists:
             assert isinstance(params[key], list) and params[key], (path, key)

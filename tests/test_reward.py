@@ -38,6 +38,7 @@ def test_train_rm_logs_a_loss_and_changes_every_trainable_parameter(tiny_base, s
                "max_length": 512, "logging_steps": 1, "report_to": "none", "seed": 1}
     if lora:
         section["lora"] = {"r": 4, "lora_alpha": 8}
+        section["train_sampling_strategy"] = "group_by_length"
     cfg = TrainRMConfig.from_section(section)
     out = tmp_path / "rm"
     stats = train_reward_model(tiny_base, rows, out, cfg, scratch_dir=tmp_path / "scratch")
@@ -54,6 +55,27 @@ def test_train_rm_logs_a_loss_and_changes_every_trainable_parameter(tiny_base, s
         assert stats["params_changed_share"] == 1.0
     chosen, rejected, st = score_pairs(model, load_tokenizer(out), rows[:5])
     assert chosen.shape == (5,) and st["pairs"] == 5
+
+
+def test_sorted_batch_sampler_groups_lengths_and_reshuffles_batches():
+    from xlrm.reward import SortedBatchSampler
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(10, 500, size=203).tolist()
+    sampler = SortedBatchSampler(lengths, batch_size=8, seed=3)
+    epochs = [list(sampler) for _ in range(2)]
+    for order in epochs:
+        assert sorted(order) == list(range(203))   # each index exactly once per epoch
+    assert epochs[0] != epochs[1]                  # a new batch order every epoch
+
+    def padding(order):
+        batches = [np.asarray(lengths)[order[i:i + 8]] for i in range(0, len(order), 8)]
+        return 1 - sum(b.sum() for b in batches) / sum(b.max() * len(b) for b in batches)
+
+    shuffled = rng.permutation(203).tolist()
+    assert padding(epochs[0]) < 0.05 < padding(shuffled)
+    # the same seed and epoch give the same order (resumable, reproducible)
+    assert list(SortedBatchSampler(lengths, 8, seed=3)) == epochs[0]
 
 
 def test_batched_scores_equal_one_at_a_time_scores(tiny_base, seed_rows):

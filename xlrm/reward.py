@@ -237,7 +237,10 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
     if stats["dropped_too_long"]:
         log.warning("dropped %d of %d pairs longer than max_length=%s", stats["dropped_too_long"],
                     stats["pairs_in"], args.max_length)
-    train_ds = Dataset.from_dict({"chosen_ids": cols["chosen_ids"], "rejected_ids": cols["rejected_ids"]})
+    # "length" (the longer side: the collator pads chosen and rejected to one width) feeds
+    # the length-grouped sampler; the collator ignores other keys.
+    train_ds = Dataset.from_dict({"chosen_ids": cols["chosen_ids"], "rejected_ids": cols["rejected_ids"],
+                                  "length": pair_lengths(cols)})
     eval_ds = None
     if eval_rows:
         ecols, estats = tokenize_pairs(eval_rows, tok, args.max_length, extras.truncation)
@@ -256,8 +259,9 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
         stats.update(_freeze(model, extras))
 
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                            processing_class=tok, peft_config=peft_config)
+    trainer = length_grouped(RewardTrainer)(model=model, args=args, train_dataset=train_ds,
+                                            eval_dataset=eval_ds, processing_class=tok,
+                                            peft_config=peft_config)
     if extras.lora is not None:
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         stats.update(params_trainable=trainable,
@@ -280,6 +284,65 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
     final.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     return {**stats, **metrics}
+
+
+def pair_lengths(cols: dict[str, list]) -> list[int]:
+    """Padded width of each pair: its longer side."""
+    return [max(len(c), len(r)) for c, r in zip(cols["chosen_ids"], cols["rejected_ids"])]
+
+
+class SortedBatchSampler:
+    """Whole-epoch length grouping: indices sorted by length (ties in a seeded random order),
+    cut into consecutive batches of ``batch_size``, the batches then served in a seeded random
+    order that changes every epoch.
+
+    transformers' ``LengthGroupedSampler`` sorts only within random mega-batches of at most
+    50 batches, which on a small data set (a few mega-batches of a few batches each) still
+    leaves a quarter of the tokens as padding; sorting the whole epoch leaves little more than
+    the padding of each pair's shorter side.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int = 0):
+        self.lengths = np.asarray(lengths)
+        self.batch_size = max(1, int(batch_size))
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        tie = rng.permutation(len(self.lengths))
+        order = tie[np.argsort(-self.lengths[tie], kind="stable")]
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        # The DataLoader cuts batches every batch_size indices: a short batch (the
+        # remainder) must stay last or every batch after it would straddle two groups.
+        full = len(order) // self.batch_size
+        for b in [*rng.permutation(full), *range(full, len(batches))]:
+            yield from (int(i) for i in batches[b])
+
+
+def length_grouped(trainer_cls):
+    """``trainer_cls`` whose ``train_sampling_strategy: group_by_length`` uses
+    :class:`SortedBatchSampler` over the data set's ``length`` column (other strategies and
+    data sets without that column are left to transformers)."""
+
+    class LengthGrouped(trainer_cls):
+        def _get_train_sampler(self, train_dataset=None):
+            ds = self.train_dataset if train_dataset is None else train_dataset
+            if (self.args.train_sampling_strategy == "group_by_length"
+                    and "length" in getattr(ds, "column_names", ())):
+                return SortedBatchSampler(ds["length"], self.args.train_batch_size,
+                                          seed=self.args.seed)
+            return super()._get_train_sampler(train_dataset)
+
+    LengthGrouped.__name__ = f"LengthGrouped{trainer_cls.__name__}"
+    return LengthGrouped
 
 
 # ---------------------------------------------------------------------------- scoring

@@ -26,7 +26,9 @@ from xlrm.schema import validate_file_rows
 @dataclass
 class InstructionSource:
     source: str = "seed"             # seed | hub id | local file
-    hub_config: str | None = None    # for hub sets: a config name; "{lang}" is replaced
+    # A file path, hub config and split may hold "{lang}" (the ISO code, e.g. "ko") and
+    # "{language}" (the lower-case English name, e.g. "korean"), filled per language.
+    hub_config: str | None = None
     hub_split: str = "train"
     max_per_language: int | None = None
 
@@ -55,7 +57,10 @@ def _row_messages(row: dict, path: str, i: int) -> list[dict]:
 
 
 def _load_external(src: InstructionSource, language: str, with_reference: bool) -> list[dict]:
-    path = Path(src.source)
+    from xlrm import languages as langs
+
+    names = {"lang": language, "language": langs.name(language).lower()}
+    path = Path(src.source.format(**names))
     if path.exists():
         if path.suffix == ".parquet":
             import pandas as pd
@@ -71,9 +76,10 @@ def _load_external(src: InstructionSource, language: str, with_reference: bool) 
     else:
         from xlrm.data.loaders import load_hub_dataset
 
-        config = src.hub_config.format(lang=language) if src.hub_config else None
-        raw = list(load_hub_dataset(src.source, config, src.hub_split))
-        where = f"{src.source}:{config}:{src.hub_split}"
+        config = src.hub_config.format(**names) if src.hub_config else None
+        split = src.hub_split.format(**names)
+        raw = list(load_hub_dataset(src.source, config, split))
+        where = f"{src.source}:{config}:{split}"
     out = []
     for i, row in enumerate(raw, start=1):
         if row.get("language") not in (None, language):

@@ -1,0 +1,64 @@
+"""Smoke tests of the benchmark helpers in bench/ (tiny random model, seconds)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import benchlib as B  # noqa: E402
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_reward_bench_loop_matches_score_pairs(tiny_base, seed_rows, side):
+    from xlrm.reward import load_seqcls, load_tokenizer, score_pairs
+
+    tok = load_tokenizer(tiny_base)
+    model = load_seqcls(tiny_base, seed=0).eval()
+    rows = seed_rows[:20]
+    xc, xr, _ = score_pairs(model, tok, rows, token_budget=2048)
+    bc, br, st = B.rb_score_pairs(model, tok, rows, batch_size=8, padding_side=side)
+    np.testing.assert_allclose(bc, xc, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(br, xr, rtol=1e-4, atol=1e-5)
+    assert 0 <= st["padding_fraction"] < 1
+    cmp = B.compare_decisions(rows, B.conversation_lengths(tok, rows), xc, xr, bc, br)
+    assert cmp["agreement"] == 1.0 and cmp["differing"] == []
+
+
+def test_batched_generation_matches_the_per_prompt_loop(tiny_base, seed_rows):
+    from xlrm.generation import load_policy
+
+    model, tok = load_policy(tiny_base, dtype="float32", device="cpu")
+    prompts = [r["prompt"] for r in seed_rows[:6]]
+    xt, xids, xn = B.xlrm_generate(model, tok, prompts, max_new_tokens=6, token_budget=512)
+    bt, bids = B.per_prompt_generate(model, tok, prompts, max_new_tokens=6)
+    assert xids is not None and xn == [len(x) for x in xids]
+    cmp = B.compare_generations(xt, xids, bt, bids)
+    assert cmp["identical_texts"] == 1.0 and cmp["identical_token_ids"] == 1.0
+
+
+def test_cli_quick_defaults_and_stage_table():
+    import bench_cpu
+
+    a = bench_cpu.parse_args(["--quick", "--pairs", "50"])
+    assert a.pairs == 50 and a.repeats == 1 and a.tiny and a.no_dvc
+    specs = bench_cpu.stage_specs(bench_cpu.read_params(B.REPO / "params.yaml"))
+    assert specs and all((B.REPO / s["script"]).exists() for s in specs)
+    assert all("${" not in d for s in specs for d in s["deps"])
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_peak_rss_script_reports_and_keeps_the_exit_code():
+    r = subprocess.run([str(BENCH / "peak_rss.sh"), sys.executable, "-c",
+                        "x = bytearray(50_000_000); raise SystemExit(3)"],
+                       capture_output=True, text=True)
+    assert r.returncode == 3
+    gib = float(r.stdout.split("peak_rss_gib=")[1].split()[0])
+    assert 0.04 < gib < 5
