@@ -138,6 +138,30 @@ def test_keyed_gumbel_samples_the_softmax():
     assert torch.allclose(freq, logits.softmax(-1), atol=0.015)
 
 
+@pytest.mark.parametrize("top_p", [0.5, 0.9, 1.0])
+def test_nucleus_choice_equals_full_vocabulary_gumbel_max(top_p):
+    """Noise drawn only for the top-k nucleus picks what transformers' TopPLogitsWarper plus
+    noise over the whole vocabulary picks, also for rows whose nucleus exceeds k."""
+    import torch
+    from transformers import TopPLogitsWarper
+
+    from xlrm.generation import keyed_nucleus_choice
+
+    gen = torch.Generator().manual_seed(0)
+    # peaked rows (nucleus of a few tokens) and flat rows (nucleus beyond the 16 candidates)
+    scores = torch.cat([torch.randn(6, 500, generator=gen) * 6,
+                        torch.randn(6, 500, generator=gen) * 0.1])
+    keys = torch.tensor([row_key(1, f"p{i}", 0) for i in range(12)], dtype=torch.int64)
+    for step in range(3):
+        masked = TopPLogitsWarper(top_p)(None, scores.clone()) if top_p < 1 else scores
+        want = (masked + keyed_gumbel(keys, step, vocab_size=500)).argmax(-1)
+        got = keyed_nucleus_choice(scores, keys, step, top_p, candidates=16)
+        assert torch.equal(got, want)
+    ids = torch.tensor([[3, 7], [0, 499]] * 6)
+    full = keyed_gumbel(keys, 4, vocab_size=500)
+    assert torch.equal(keyed_gumbel(keys, 4, token_ids=ids), full.gather(1, ids))
+
+
 def test_sample_file_schema_counts_and_reproducibility(policy, tiny_base, tmp_path):
     model, tok = policy
     prompts = make_prompts(6)

@@ -243,10 +243,13 @@ def prompt_seed(seed: int, prompt_id: str) -> int:
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
 
 
-def keyed_gumbel(keys: Any, step: int, vocab_size: int) -> Any:
-    """Gumbel(0, 1) noise ``[len(keys), vocab_size]``, a pure function of (key, step, token).
+def keyed_gumbel(keys: Any, step: int, vocab_size: int | None = None,
+                 token_ids: Any = None) -> Any:
+    """Gumbel(0, 1) noise, a pure function of (key, step, token id).
 
-    ``keys`` is an int64 tensor of 32-bit keys (:func:`row_key`) on the target device.
+    ``keys`` is an int64 tensor of 32-bit keys (:func:`row_key`) on the target device. With
+    ``vocab_size`` the noise of every token, ``[len(keys), vocab_size]``; with ``token_ids``
+    (int64 ``[len(keys), k]``) only that of those tokens, the same values.
     """
     import torch
 
@@ -255,37 +258,90 @@ def keyed_gumbel(keys: Any, step: int, vocab_size: int) -> Any:
                           device=device)
     k1 = _mix32(keys ^ _mix32(step_t))                       # [B]
     k2 = _mix32(k1 ^ 0x5BD1E995)                             # [B]
-    tok = _mix32(torch.arange(vocab_size, dtype=torch.int64, device=device) ^ 0x27D4EB2F)
-    h = _mix32(_mix32(k1[:, None] ^ tok[None, :]) ^ k2[:, None])
+    if token_ids is None:
+        tok = _mix32(torch.arange(vocab_size, dtype=torch.int64, device=device) ^ 0x27D4EB2F)[None, :]
+    else:
+        tok = _mix32(token_ids.to(torch.int64) ^ 0x27D4EB2F)
+    h = _mix32(_mix32(k1[:, None] ^ tok) ^ k2[:, None])
     u = ((h >> 8).to(torch.float32) + 0.5) * (2.0 ** -24)    # 24 bits: exact in float32, in (0, 1)
     return -torch.log(-torch.log(u))
 
 
+# Candidates taken with topk before the top-p cut; rows whose nucleus is larger fall back to
+# a full sort. A full sort of a 262k vocabulary per row and step dominated CPU sampling.
+NUCLEUS_CANDIDATES = 1024
+
+
+def keyed_nucleus_choice(scores: Any, keys: Any, step: int, top_p: float,
+                         candidates: int = NUCLEUS_CANDIDATES) -> Any:
+    """The sampled token of each row: argmax of ``scores`` + keyed Gumbel noise over the
+    top-p nucleus (the smallest set of most likely tokens whose mass reaches ``top_p``,
+    transformers' ``TopPLogitsWarper`` rule). Noise is drawn for nucleus tokens only, so the
+    choice equals the argmax over the whole masked vocabulary.
+    """
+    import torch
+
+    probs = torch.softmax(scores, dim=-1)
+    vocab = scores.shape[-1]
+    k = min(vocab, candidates)
+    top_p_vals, top_idx = torch.topk(probs, k, dim=-1)        # descending
+    if top_p < 1.0:
+        # a token stays when the mass ranked strictly above it is below top_p
+        keep = (torch.cumsum(top_p_vals, dim=-1) - top_p_vals) < top_p
+        keep[:, 0] = True
+        wide = keep[:, -1] & (k < vocab)
+    else:
+        keep = torch.ones_like(top_p_vals, dtype=torch.bool)
+        wide = torch.full((scores.shape[0],), k < vocab, device=scores.device)
+    choice = torch.empty(scores.shape[0], dtype=torch.int64, device=scores.device)
+    narrow = ~wide
+    if narrow.any():
+        rows = narrow.nonzero().squeeze(1)
+        idx = top_idx[rows]
+        val = scores[rows].gather(1, idx) + keyed_gumbel(keys[rows], step, token_ids=idx)
+        val = val.masked_fill(~keep[rows], float("-inf"))
+        choice[rows] = idx.gather(1, val.argmax(dim=1, keepdim=True)).squeeze(1)
+    if wide.any():
+        rows = wide.nonzero().squeeze(1)
+        sub = scores[rows]
+        if top_p < 1.0:
+            sp, si = torch.sort(torch.softmax(sub, dim=-1), dim=-1, descending=True)
+            drop_sorted = (torch.cumsum(sp, dim=-1) - sp) >= top_p
+            drop_sorted[:, 0] = False
+            drop = torch.zeros_like(drop_sorted).scatter(1, si, drop_sorted)
+            sub = sub.masked_fill(drop, float("-inf"))
+        val = sub + keyed_gumbel(keys[rows], step, vocab_size=vocab)
+        choice[rows] = val.argmax(dim=1)
+    return choice
+
+
 def _sampler_class() -> type:
-    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+    from transformers import LogitsProcessor
 
     class KeyedGumbelSampler(LogitsProcessor):
         """Turns greedy decoding into sampling with per-row keyed noise.
 
-        Applies temperature and top-p (transformers' own warpers), then adds the keyed
-        Gumbel noise of each row; ``generate(do_sample=False)`` then takes the argmax.
+        Applies the temperature, cuts to the top-p nucleus and picks each row's token by
+        keyed Gumbel-max (:func:`keyed_nucleus_choice`); returns scores whose only finite
+        entry is that token, so ``generate(do_sample=False)`` takes it.
         """
 
         def __init__(self, keys: Any, prompt_width: int, temperature: float, top_p: float):
             self.keys = keys
             self.prompt_width = prompt_width
-            self.temperature = TemperatureLogitsWarper(temperature) if temperature != 1.0 else None
-            self.top_p = TopPLogitsWarper(top_p) if top_p < 1.0 else None
+            self.temperature = temperature
+            self.top_p = top_p
 
         def __call__(self, input_ids: Any, scores: Any) -> Any:
+            import torch
+
             scores = scores.float()
-            if self.temperature is not None:
-                scores = self.temperature(input_ids, scores)
-            if self.top_p is not None:
-                scores = self.top_p(input_ids, scores)
+            if self.temperature != 1.0:
+                scores = scores / self.temperature
             step = input_ids.shape[1] - self.prompt_width
-            keys = self.keys.to(scores.device)
-            return scores + keyed_gumbel(keys, step, scores.shape[-1])
+            choice = keyed_nucleus_choice(scores, self.keys.to(scores.device), step, self.top_p)
+            out = torch.full_like(scores, float("-inf"))
+            return out.scatter_(1, choice[:, None], 0.0)
 
     return KeyedGumbelSampler
 
