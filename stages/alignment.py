@@ -17,18 +17,28 @@ def main() -> None:
     import pandas as pd
 
     from xlrm.alignment import AlignmentConfig, alignment_headline, winrate_plot
-    from xlrm.config import load_section, to_dict
+    from xlrm.config import from_dict, read_params, to_dict
+    from xlrm.errors import DataError
     from xlrm.io import atomic_path, read_json, read_jsonl, write_json
     from xlrm.tracking import log_metrics, stage_run
 
-    cfg = load_section(AlignmentConfig, "alignment", args.params)
+    params = read_params(args.params)
+    cfg = from_dict(AlignmentConfig, params.get("alignment"), f"{args.params}: alignment")
+    # Exactly the runs the params define: results an earlier run left for a language or
+    # seed since removed from params stay out of the headline.
+    languages, seeds = list(params["alignment_languages"]), list(params["dpo_seeds"])
+    runs = [(lang, "policy", None) for lang in languages] + [
+        (lang, labeller, int(seed)) for lang in languages
+        for labeller in ("english", "native") for seed in seeds]
     records, prefs = [], {}
-    for path in sorted(Path(args.alpaca_dir).glob("*.json")):
+    for lang, model, seed in runs:
+        name = "__".join([lang, model] + ([] if seed is None else [str(seed)]))
+        path = Path(args.alpaca_dir) / f"{name}.json"
+        if not path.is_file():
+            raise DataError(f"no AlpacaEval result for {name}: run its eval_alpaca stage",
+                            path=str(path))
         m = read_json(path)
-        parts = m["run"].split("__")
-        lang, model = parts[0], parts[1]
-        seed = int(parts[2]) if len(parts) > 2 else None
-        records.append({"run": m["run"], "language": lang, "model": model, "seed": seed,
+        records.append({"run": name, "language": lang, "model": model, "seed": seed,
                         **{k: m[k] for k in ("win_rate", "standard_error", "discrete_win_rate",
                                               "length_controlled_minimal", "language_fidelity",
                                               "avg_length", "n_total")}})
@@ -37,7 +47,8 @@ def main() -> None:
             prefs[(lang, model, seed)] = {r["id"]: (r["preference"] if r["preference"] is not None
                                                     else float("nan")) for r in answers}
     table = pd.DataFrame(records)
-    with stage_run("alignment", params={"alignment": to_dict(cfg)}) as mlflow:
+    with stage_run("alignment", params={"alignment": to_dict(cfg), "alignment_languages": languages,
+                                        "dpo_seeds": seeds}) as mlflow:
         head = alignment_headline(prefs, cfg)
         with atomic_path(args.table) as tmp:
             table.round(6).to_csv(tmp, index=False)
@@ -53,8 +64,8 @@ def main() -> None:
             mlflow.log_artifact(path)
     if "mean" in head:
         h = head["mean"]
-        print(f"English-RM minus target-RM labels: {h['diff']:+.1f} win-rate points "
-              f"(95% CI {h['ci_low']:+.1f} to {h['ci_high']:+.1f}) -> {args.metrics}")
+        print(f"English-RM minus target-RM labels: {h['diff']:+.2f} win-rate points "
+              f"(95% CI {h['ci_low']:+.2f} to {h['ci_high']:+.2f}) -> {args.metrics}")
 
 
 if __name__ == "__main__":

@@ -17,15 +17,21 @@ def main() -> None:
     p.add_argument("--metrics", required=True, help="output metrics JSON")
     args = p.parse_args()
 
-    from xlrm.config import load_section, to_dict
+    from xlrm.config import from_dict, read_params, to_dict
     from xlrm.tracking import log_metrics, stage_run
     from xlrm.transfer import TransferConfig, run_transfer
 
-    cfg = load_section(TransferConfig, "transfer", args.params)
-    with stage_run("transfer", params={"transfer": to_dict(cfg)}) as mlflow:
+    params = read_params(args.params)
+    cfg = from_dict(TransferConfig, params.get("transfer"), f"{args.params}: transfer")
+    # Exactly the RMs and languages the params list: scores that an earlier run left for an
+    # RM or language since removed from params stay out of the matrix.
+    rms = ["base", *params["rm_languages"]]
+    languages = list(params["eval_languages"])
+    with stage_run("transfer", params={"transfer": to_dict(cfg), "rm_languages": rms[1:],
+                                       "eval_languages": languages}) as mlflow:
         metrics = run_transfer(cfg, args.scores_dir, matrix_csv=args.matrix,
                                categories_csv=args.categories, heatmap_png=args.heatmap,
-                               metrics_json=args.metrics)
+                               metrics_json=args.metrics, rms=rms, languages=languages)
         log_metrics(metrics, "transfer")
         for path in (args.matrix, args.categories, args.heatmap, args.metrics):
             mlflow.log_artifact(path)

@@ -431,3 +431,25 @@ def test_heatmap_is_byte_identical_across_calls(tmp_path):
     mat.loc["multi", "zh"] = np.nan
     p3 = heatmap(mat, tmp_path / "c.png")
     assert p3.read_bytes()[:4] == b"\x89PNG"
+
+
+# ------------------------------------------------------------------ reading score files
+def _write_scores(path, rm, languages):
+    rows = [{"id": f"{lang}-{i}", "rm": rm, "language": lang, "subset": "math-prm",
+             "chosen": 1.0, "rejected": 0.0} for lang in languages for i in range(3)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_read_scores_takes_only_listed_rms_and_languages(tmp_path):
+    from xlrm.transfer import read_scores
+
+    _write_scores(tmp_path / "base.jsonl", "base", ["en", "ko", "es"])
+    _write_scores(tmp_path / "en.jsonl", "en", ["en", "ko", "es"])
+    _write_scores(tmp_path / "es.jsonl", "es", ["en", "ko", "es"])  # left by an earlier run
+    assert set(read_scores(tmp_path)["rm"]) == {"base", "en", "es"}
+    picked = read_scores(tmp_path, ["base", "en"], ["en", "ko"])
+    assert set(picked["rm"]) == {"base", "en"} and set(picked["language"]) == {"en", "ko"}
+    with pytest.raises(DataError, match=r"ko\.jsonl.*no scores for RM 'ko'"):
+        read_scores(tmp_path, ["base", "ko"])
+    with pytest.raises(DataError, match=r"en\.jsonl.*field 'language'.*not scored on \['zh'\]"):
+        read_scores(tmp_path, ["en"], ["en", "zh"])

@@ -229,3 +229,30 @@ def test_push_then_pull_into_a_fresh_clone(pipeline):
     assert "Data and pipelines are up to date" in status
     assert json.loads((clone / "metrics" / "eval_rm" / "ko.json").read_text()) == \
         json.loads((work / "metrics" / "eval_rm" / "ko.json").read_text())
+
+
+def test_dropping_an_rm_language_drops_it_from_the_results(pipeline):
+    """Outputs an earlier run left behind (models/rm/zh, results/scores/zh.jsonl) stay on
+    disk, but the summaries read exactly what the params list; prune-lock tidies dvc.lock."""
+    work = pipeline["work"]
+    params = work / "params.yaml"
+    text = params.read_text()
+    line = next(x for x in text.splitlines() if x.startswith("rm_languages:"))
+    params.write_text(text.replace(line, "rm_languages: [en, es, it, ko]"))
+    out = sh(["dvc", "repro"], work)
+    ran = ran_stages(out)
+    assert "transfer" in ran
+    assert not any(s.startswith(("train_rm@", "eval_rm@", "translate@", "train_dpo@")) for s in ran)
+    assert (work / "results" / "scores" / "zh.jsonl").exists()
+    matrix = (work / "results" / "transfer_matrix.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in matrix[1:]] == ["base", "en", "es", "it", "ko"]
+    headline = json.loads((work / "metrics" / "transfer.json").read_text())["headline"]
+    assert headline["targets"] == ["es", "it", "ko"]
+    assert "zh" in matrix[0]  # still evaluated on zh
+    lock = (work / "dvc.lock").read_text()
+    assert "train_rm@zh" in lock
+    pruned = sh([sys.executable, "-m", "xlrm.preset", "prune-lock"], work)
+    assert "train_rm@zh" in pruned and "eval_rm@zh" in pruned
+    lock = (work / "dvc.lock").read_text()
+    assert "train_rm@zh" not in lock and "eval_rm@zh" not in lock and "train_rm@ko" in lock
+    assert "Data and pipelines are up to date" in sh(["dvc", "status"], work)

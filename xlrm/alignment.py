@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import math
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -181,6 +182,32 @@ def dpo_dataset(pairs: list[dict]):
          "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
 
 
+@contextmanager
+def random_dataset_fingerprints():
+    """Inside: ``datasets`` gives each ``map`` result a random fingerprint instead of hashing
+    the function and its arguments.
+
+    TRL's ``DPOTrainer`` tokenizes its data set with several ``map`` calls whose arguments
+    hold the tokenizer; hashing it (dill-pickling the whole vocabulary) takes about 4 s per
+    call for Gemma's 262k-token tokenizer, 18 s per DPO run in all, more than its training
+    steps on the default. The fingerprint only names cache files, and xlrm's DPO sets are
+    in-memory tables built per run that are never reloaded from the ``datasets`` cache, so a
+    random one loses nothing.
+    """
+    import datasets.arrow_dataset as arrow_dataset
+    import datasets.fingerprint as fingerprint
+
+    def random_fingerprint(fingerprint_, transform, transform_args):
+        return fingerprint.generate_random_fingerprint()
+
+    saved = fingerprint.update_fingerprint, arrow_dataset.update_fingerprint
+    fingerprint.update_fingerprint = arrow_dataset.update_fingerprint = random_fingerprint
+    try:
+        yield
+    finally:
+        fingerprint.update_fingerprint, arrow_dataset.update_fingerprint = saved
+
+
 def load_causal(path: str | Path, base_dir: str | Path | None = None, dtype: str = "float32"):
     """A policy: a full causal LM folder, or a LoRA adapter over ``base_dir`` (merged)."""
     import torch
@@ -228,9 +255,10 @@ def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cf
         for layer in getattr(model, model.base_model_prefix).layers[: max(0, n_layers - extras.trainable_layers)]:
             for p in layer.parameters():
                 p.requires_grad_(False)
-    trainer = DPOTrainer(model=model, args=args, train_dataset=dpo_dataset(pairs),
-                         processing_class=tok, peft_config=peft_config)
-    result = trainer.train()
+    with random_dataset_fingerprints():
+        trainer = DPOTrainer(model=model, args=args, train_dataset=dpo_dataset(pairs),
+                             processing_class=tok, peft_config=peft_config)
+        result = trainer.train()
     history = [h for h in trainer.state.log_history if "loss" in h]
     stats = {"pairs": len(pairs), "train_loss": float(result.training_loss),
              "train_steps": int(result.global_step)}

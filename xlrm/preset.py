@@ -4,6 +4,8 @@
     python -m xlrm.preset use tiny       # copy presets/tiny.yaml over params.yaml
     python -m xlrm.preset exp paper      # run presets/paper.yaml as a DVC experiment
                                          # (params.yaml is left as it was)
+    python -m xlrm.preset prune-lock     # drop dvc.lock entries of stages the params no
+                                         # longer define (e.g. a language removed)
 """
 
 from __future__ import annotations
@@ -56,6 +58,33 @@ def run_as_experiment(root: Path, name: str, extra: list[str]) -> int:
         params.write_bytes(backup)
 
 
+def prune_lock(root: Path) -> list[str]:
+    """Remove from ``dvc.lock`` the entries of stages that ``dvc.yaml`` with the current
+    params no longer defines (a foreach item whose language or seed was removed). DVC keeps
+    such entries; they are harmless to ``dvc repro`` but clutter the lock file in git.
+    Returns the removed stage names."""
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return []
+    out = subprocess.run(["dvc", "stage", "list", "--name-only"], cwd=root, check=True,
+                         capture_output=True, text=True).stdout
+    defined = set(out.split())
+    try:  # DVC's own YAML reader and writer, so values and layout stay as DVC wrote them
+        from dvc.utils.serialize import dump_yaml, load_yaml
+    except ImportError as e:
+        raise ConfigError("prune-lock needs dvc installed") from e
+    data = load_yaml(lock) or {}
+    stages = data.get("stages", {})
+    stale = [name for name in stages if name not in defined]
+    if stale:
+        for name in stale:
+            del stages[name]
+        tmp = lock.with_suffix(".lock.tmp")
+        dump_yaml(tmp, data)
+        tmp.replace(lock)
+    return stale
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xlrm.preset", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("exp")
     e.add_argument("name")
     e.add_argument("dvc_args", nargs=argparse.REMAINDER, help="extra arguments for dvc exp run")
+    sub.add_parser("prune-lock", help="drop dvc.lock entries of stages no longer defined")
     args = p.parse_args(argv)
     root = Path.cwd()
     try:
@@ -73,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(available(root)))
         elif args.cmd == "use":
             print(f"params.yaml <- {use(root, args.name)} (preset {args.name}); now run: dvc repro")
+        elif args.cmd == "prune-lock":
+            stale = prune_lock(root)
+            print(f"dvc.lock: removed {len(stale)} stale stage(s)"
+                  + (": " + ", ".join(stale) if stale else ""))
         else:
             return run_as_experiment(root, args.name, args.dvc_args)
     except ConfigError as e:

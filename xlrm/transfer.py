@@ -21,13 +21,39 @@ class TransferConfig:
     seed: int = 0
 
 
-def read_scores(scores_dir: str | Path) -> pd.DataFrame:
-    """Every ``<rm>.jsonl`` scores file of a folder, concatenated."""
-    files = sorted(Path(scores_dir).glob("*.jsonl"))
-    if not files:
-        raise DataError("no scores files (*.jsonl)", path=str(scores_dir))
-    return pd.concat([pd.read_json(f, lines=True, dtype={"id": str}) for f in files],
-                     ignore_index=True)
+def read_scores(scores_dir: str | Path, rms: list[str] | None = None,
+                languages: list[str] | None = None) -> pd.DataFrame:
+    """The ``<rm>.jsonl`` scores files of a folder, concatenated.
+
+    ``rms`` names exactly the files to read (the pipeline passes ``base`` plus
+    ``rm_languages``), so scores left in the folder by an RM that the params no longer
+    list never enter the matrix; a listed RM without a file is an error. Without it, every
+    ``*.jsonl`` is read. ``languages`` keeps only those eval languages, each of which
+    every listed RM must have been scored on.
+    """
+    scores_dir = Path(scores_dir)
+    if rms is None:
+        files = sorted(scores_dir.glob("*.jsonl"))
+        if not files:
+            raise DataError("no scores files (*.jsonl)", path=str(scores_dir))
+    else:
+        files = [scores_dir / f"{rm}.jsonl" for rm in rms]
+        for f in files:
+            if not f.is_file():
+                raise DataError(f"no scores for RM {f.stem!r}: run its eval stage "
+                                "(dvc repro eval_rm)", path=str(f))
+    frames = []
+    for f in files:
+        frame = pd.read_json(f, lines=True, dtype={"id": str})
+        if languages is not None:
+            have = set(frame["language"]) if len(frame) else set()
+            missing = [lang for lang in languages if lang not in have]
+            if missing:
+                raise DataError(f"RM {f.stem!r} was not scored on {missing}; its scores hold "
+                                f"{sorted(have)}", path=str(f), field="language")
+            frame = frame[frame["language"].isin(languages)]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _rm_order(rms: list[str], source: str) -> list[str]:
@@ -38,13 +64,16 @@ def _rm_order(rms: list[str], source: str) -> list[str]:
 
 def run_transfer(cfg: TransferConfig, scores_dir: str | Path, *, matrix_csv: str | Path,
                  categories_csv: str | Path, heatmap_png: str | Path,
-                 metrics_json: str | Path) -> dict[str, Any]:
-    """Compute and write the matrix (CSV, PNG), category scores and headline metrics."""
+                 metrics_json: str | Path, rms: list[str] | None = None,
+                 languages: list[str] | None = None) -> dict[str, Any]:
+    """Compute and write the matrix (CSV, PNG), category scores and headline metrics.
+
+    ``rms`` and ``languages`` select the scores (see :func:`read_scores`)."""
     from xlrm.evaluation import (accuracy_table, bootstrap_ci, bootstrap_language_scores,
                                  headline, heatmap, transfer_matrix)
     from xlrm.io import atomic_path, write_json
 
-    scores = read_scores(scores_dir)
+    scores = read_scores(scores_dir, rms, languages)
     rms = _rm_order(list(dict.fromkeys(scores["rm"])), cfg.source_language)
     langs = list(dict.fromkeys(scores["language"]))
     boot = bootstrap_language_scores(scores, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
