@@ -235,10 +235,10 @@ def test_dropping_an_rm_language_drops_it_from_the_results(pipeline):
     """Outputs an earlier run left behind (models/rm/zh, results/scores/zh.jsonl) stay on
     disk, but the summaries read exactly what the params list; prune-lock tidies dvc.lock."""
     work = pipeline["work"]
-    params = work / "params.yaml"
-    text = params.read_text()
-    line = next(x for x in text.splitlines() if x.startswith("rm_languages:"))
-    params.write_text(text.replace(line, "rm_languages: [en, es, it, ko]"))
+    from dvc.utils.serialize import modify_yaml  # DVC's own round trip (earlier -S runs rewrote it)
+
+    with modify_yaml(work / "params.yaml") as params:
+        params["rm_languages"] = ["en", "es", "it", "ko"]
     out = sh(["dvc", "repro"], work)
     ran = ran_stages(out)
     assert "transfer" in ran
