@@ -12,40 +12,17 @@ def main() -> None:
     p.add_argument("--metrics", required=True)
     args = p.parse_args()
 
-    from pathlib import Path
-
     import pandas as pd
 
-    from xlrm.alignment import AlignmentConfig, alignment_headline, winrate_plot
-    from xlrm.config import from_dict, read_params, to_dict
-    from xlrm.errors import DataError
-    from xlrm.io import atomic_path, read_json, read_jsonl, write_json
+    from xlrm.alignment import AlignmentConfig, alignment_headline, read_alpaca_runs, winrate_plot
+    from xlrm.config import read_params, section_of, to_dict
+    from xlrm.io import atomic_path, write_json
     from xlrm.tracking import log_metrics, stage_run
 
     params = read_params(args.params)
-    cfg = from_dict(AlignmentConfig, params.get("alignment"), f"{args.params}: alignment")
-    # Exactly the runs the params define: results an earlier run left for a language or
-    # seed since removed from params stay out of the headline.
+    cfg = section_of(AlignmentConfig, params, "alignment", args.params)
     languages, seeds = list(params["alignment_languages"]), list(params["dpo_seeds"])
-    runs = [(lang, "policy", None) for lang in languages] + [
-        (lang, labeller, int(seed)) for lang in languages
-        for labeller in ("english", "native") for seed in seeds]
-    records, prefs = [], {}
-    for lang, model, seed in runs:
-        name = "__".join([lang, model] + ([] if seed is None else [str(seed)]))
-        path = Path(args.alpaca_dir) / f"{name}.json"
-        if not path.is_file():
-            raise DataError(f"no AlpacaEval result for {name}: run its eval_alpaca stage",
-                            path=str(path))
-        m = read_json(path)
-        records.append({"run": name, "language": lang, "model": model, "seed": seed,
-                        **{k: m[k] for k in ("win_rate", "standard_error", "discrete_win_rate",
-                                              "length_controlled_minimal", "language_fidelity",
-                                              "avg_length", "n_total")}})
-        if seed is not None:
-            answers = read_jsonl(path.with_suffix(".jsonl"))
-            prefs[(lang, model, seed)] = {r["id"]: (r["preference"] if r["preference"] is not None
-                                                    else float("nan")) for r in answers}
+    records, prefs = read_alpaca_runs(args.alpaca_dir, languages, seeds)
     table = pd.DataFrame(records)
     with stage_run("alignment", params={"alignment": to_dict(cfg), "alignment_languages": languages,
                                         "dpo_seeds": seeds}) as mlflow:

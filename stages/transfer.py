@@ -17,12 +17,12 @@ def main() -> None:
     p.add_argument("--metrics", required=True, help="output metrics JSON")
     args = p.parse_args()
 
-    from xlrm.config import from_dict, read_params, to_dict
+    from xlrm.config import read_params, section_of, to_dict
     from xlrm.tracking import log_metrics, stage_run
     from xlrm.transfer import TransferConfig, run_transfer
 
     params = read_params(args.params)
-    cfg = from_dict(TransferConfig, params.get("transfer"), f"{args.params}: transfer")
+    cfg = section_of(TransferConfig, params, "transfer", args.params)
     # Exactly the RMs and languages the params list: scores that an earlier run left for an
     # RM or language since removed from params stay out of the matrix.
     rms = ["base", *params["rm_languages"]]

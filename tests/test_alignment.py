@@ -54,3 +54,28 @@ def test_train_dpo_lora_on_tiny_policy_lowers_the_loss(tiny_base, tmp_path):
     assert stats["last_loss"] < stats["first_loss"]
     assert stats["rewards_margins"] > 0
     assert (out / "adapter_config.json").exists()
+
+
+def test_read_alpaca_runs_takes_exactly_the_listed_runs(tmp_path):
+    import json
+
+    import pytest
+
+    from xlrm.alignment import ALPACA_METRICS, read_alpaca_runs
+    from xlrm.errors import DataError
+
+    def write(name, prefs):
+        (tmp_path / f"{name}.json").write_text(json.dumps({k: 1.0 for k in ALPACA_METRICS}))
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": str(i), "preference": p}) + "\n" for i, p in enumerate(prefs)))
+
+    for name in ("ko__policy", "ko__english__0", "ko__native__0",
+                 "es__policy", "es__english__0", "es__native__0", "ko__english__1"):
+        write(name, [1.5, None])  # es and seed 1 are left over from an earlier run
+    records, prefs = read_alpaca_runs(tmp_path, ["ko"], [0])
+    assert [r["run"] for r in records] == ["ko__policy", "ko__english__0", "ko__native__0"]
+    assert set(prefs) == {("ko", "english", 0), ("ko", "native", 0)}
+    assert prefs[("ko", "english", 0)]["0"] == 1.5 and prefs[("ko", "english", 0)]["1"] != \
+        prefs[("ko", "english", 0)]["1"]  # no preference -> NaN
+    with pytest.raises(DataError, match=r"ko__english__2\.json.*run its eval_alpaca stage"):
+        read_alpaca_runs(tmp_path, ["ko"], [2])

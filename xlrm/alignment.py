@@ -189,10 +189,9 @@ def random_dataset_fingerprints():
 
     TRL's ``DPOTrainer`` tokenizes its data set with several ``map`` calls whose arguments
     hold the tokenizer; hashing it (dill-pickling the whole vocabulary) takes about 4 s per
-    call for Gemma's 262k-token tokenizer, 18 s per DPO run in all, more than its training
-    steps on the default. The fingerprint only names cache files, and xlrm's DPO sets are
-    in-memory tables built per run that are never reloaded from the ``datasets`` cache, so a
-    random one loses nothing.
+    call for Gemma's 262k-token tokenizer. The fingerprint only names cache files, and
+    xlrm's DPO sets are in-memory tables built per run that are never reloaded from the
+    ``datasets`` cache, so a random one loses nothing.
     """
     import datasets.arrow_dataset as arrow_dataset
     import datasets.fingerprint as fingerprint
@@ -327,6 +326,39 @@ class AlignmentConfig:
     bootstrap_resamples: int = 1000
     confidence: float = 0.95
     seed: int = 0
+
+
+ALPACA_METRICS = ("win_rate", "standard_error", "discrete_win_rate", "length_controlled_minimal",
+                  "language_fidelity", "avg_length", "n_total")
+
+
+def read_alpaca_runs(alpaca_dir: str | Path, languages: list[str], seeds: list[int]
+                     ) -> tuple[list[dict], dict[tuple[str, str, int], dict[str, float]]]:
+    """The ``eval_alpaca`` results of exactly the runs ``languages`` x (policy, each labeller
+    x ``seeds``) define, so results an earlier run left for a language or seed since removed
+    from params stay out. Returns one table row per run (its ``ALPACA_METRICS``) and, per
+    DPO run, the per-instruction preferences (NaN where the judge gave none) that
+    :func:`alignment_headline` takes. A missing result is an error naming its file."""
+    from xlrm.io import read_json, read_jsonl
+
+    runs = [(lang, "policy", None) for lang in languages] + [
+        (lang, labeller, int(seed)) for lang in languages for labeller in LABELLERS
+        for seed in seeds]
+    records, prefs = [], {}
+    for lang, model, seed in runs:
+        name = "__".join([lang, model] + ([] if seed is None else [str(seed)]))
+        path = Path(alpaca_dir) / f"{name}.json"
+        if not path.is_file():
+            raise DataError(f"no AlpacaEval result for {name}: run its eval_alpaca stage",
+                            path=str(path))
+        m = read_json(path)
+        records.append({"run": name, "language": lang, "model": model, "seed": seed,
+                        **{k: m[k] for k in ALPACA_METRICS}})
+        if seed is not None:
+            prefs[(lang, model, seed)] = {
+                r["id"]: float("nan") if r["preference"] is None else r["preference"]
+                for r in read_jsonl(path.with_suffix(".jsonl"))}
+    return records, prefs
 
 
 def alignment_headline(prefs: dict[tuple[str, str, int], dict[str, float]], cfg: AlignmentConfig

@@ -36,10 +36,15 @@ def read_params(path: str | Path = "params.yaml") -> dict:
 
 def load_section(cls: type[T], section: str, path: str | Path = "params.yaml") -> T:
     """Load ``section`` of a params file into dataclass ``cls``."""
-    data = read_params(path)
-    if section not in data:
+    return section_of(cls, read_params(path), section, path)
+
+
+def section_of(cls: type[T], params: dict, section: str, path: str | Path = "params.yaml") -> T:
+    """``section`` of already-read ``params`` (from ``path``) as dataclass ``cls``: for a
+    stage that also reads top-level keys, so the file is read once."""
+    if section not in params:
         raise ConfigError(f"{path}: no section '{section}'")
-    return from_dict(cls, data[section], where=f"{path}: {section}")
+    return from_dict(cls, params[section], where=f"{path}: {section}")
 
 
 def from_dict(cls: type[T], data: Any, where: str) -> T:

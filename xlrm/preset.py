@@ -69,16 +69,15 @@ def prune_lock(root: Path) -> list[str]:
     out = subprocess.run(["dvc", "stage", "list", "--name-only"], cwd=root, check=True,
                          capture_output=True, text=True).stdout
     defined = set(out.split())
-    try:  # DVC's own YAML reader and writer, so values and layout stay as DVC wrote them
-        from dvc.utils.serialize import dump_yaml, load_yaml
-    except ImportError as e:
-        raise ConfigError("prune-lock needs dvc installed") from e
+    # DVC's own YAML reader and writer, so values and layout stay as DVC wrote them
+    from dvc.utils.serialize import dump_yaml, load_yaml
+
     data = load_yaml(lock) or {}
     stages = data.get("stages", {})
     stale = [name for name in stages if name not in defined]
+    for name in stale:
+        del stages[name]
     if stale:
-        for name in stale:
-            del stages[name]
         tmp = lock.with_suffix(".lock.tmp")
         dump_yaml(tmp, data)
         tmp.replace(lock)

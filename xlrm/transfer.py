@@ -33,15 +33,14 @@ def read_scores(scores_dir: str | Path, rms: list[str] | None = None,
     """
     scores_dir = Path(scores_dir)
     if rms is None:
-        files = sorted(scores_dir.glob("*.jsonl"))
-        if not files:
+        rms = [f.stem for f in sorted(scores_dir.glob("*.jsonl"))]
+        if not rms:
             raise DataError("no scores files (*.jsonl)", path=str(scores_dir))
-    else:
-        files = [scores_dir / f"{rm}.jsonl" for rm in rms]
-        for f in files:
-            if not f.is_file():
-                raise DataError(f"no scores for RM {f.stem!r}: run its eval stage "
-                                "(dvc repro eval_rm)", path=str(f))
+    files = [scores_dir / f"{rm}.jsonl" for rm in rms]
+    for f in files:
+        if not f.is_file():
+            raise DataError(f"no scores for RM {f.stem!r}: run its eval stage "
+                            "(dvc repro eval_rm)", path=str(f))
     frames = []
     for f in files:
         frame = pd.read_json(f, lines=True, dtype={"id": str})
