@@ -212,23 +212,27 @@ def part_training(a, model_dir: Path, params: dict, rows) -> dict:
     train_rows = rows[: a.train_pairs or a.pairs]
     out: dict[str, Any] = {"config": {k: v for k, v in cfg.to_params().items()
                                       if k in ("per_device_train_batch_size", "max_length", "lora",
-                                               "trainable_layers", "gradient_accumulation_steps")}}
-    # group_by_length: what train_rm runs (xlrm's whole-epoch length sort);
+                                               "trainable_layers", "gradient_accumulation_steps",
+                                               "pair_padding")}}
+    # group_by_length: what train_rm runs (xlrm's whole-epoch length sort, the params'
+    # pair_padding); joint: the same with TRL's collator (chosen and rejected padded together);
     # hf_group_by_length: transformers' own mega-batch sampler on the same length column.
-    for name, strategy, xlrm_sampler in (("group_by_length", "group_by_length", True),
-                                         ("hf_group_by_length", "group_by_length", False),
-                                         ("random", "random", True)):
+    for name, strategy, xlrm_sampler, pair_padding in (
+            ("group_by_length", "group_by_length", True, None),
+            ("group_by_length_joint", "group_by_length", True, "joint"),
+            ("hf_group_by_length", "group_by_length", False, None),
+            ("random", "random", True, None)):
         with tempfile.TemporaryDirectory(prefix="xlrm-bench-train-") as tmp:
             trainer, stats = B.rm_trainer(model_dir, train_rows, cfg, strategy=strategy,
                                           out_dir=Path(tmp), max_steps=a.train_steps + 1,
-                                          xlrm_sampler=xlrm_sampler)
+                                          xlrm_sampler=xlrm_sampler, pair_padding=pair_padding)
             pad = B.dataloader_padding(trainer)
             steps = B.timed_training_steps(trainer, n_timed=a.train_steps)
             out[name] = {**pad, **{k: v for k, v in steps.items() if k != "per_step"},
-                         "per_step": steps["per_step"]}
+                         "pair_padding": stats["pair_padding"], "per_step": steps["per_step"]}
             out["pairs"] = stats["pairs_kept"]
             out["dropped_too_long"] = stats["dropped_too_long"]
-            out["pair_padding_floor"] = stats["pair_padding_floor"]
+            out["pair_padding_floor_joint"] = stats["pair_padding_floor_joint"]
             del trainer
             gc.collect()
     g, r = out["group_by_length"], out["random"]
@@ -612,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         "generation_output_agreement": ge.get("identical_outputs"),
         "padding_fraction": (tr.get("group_by_length") or {}).get("padding_fraction"),
         "padding_fraction_random": (tr.get("random") or {}).get("padding_fraction"),
+        "padding_fraction_joint": (tr.get("group_by_length_joint") or {}).get("padding_fraction"),
         "padding_fraction_hf_group_by_length": (tr.get("hf_group_by_length") or {}).get("padding_fraction"),
         "noop_repro_s": (ma.get("dvc") or {}).get("noop_repro_s"),
     })
@@ -662,15 +667,18 @@ def report(r: dict) -> None:
             ("identical outputs (share)", ge["identical_outputs"]),
         ])
     if tr:
-        g, hf, rnd = tr["group_by_length"], tr["hf_group_by_length"], tr["random"]
+        g, jt, hf, rnd = (tr[k] for k in ("group_by_length", "group_by_length_joint",
+                                          "hf_group_by_length", "random"))
         B.print_table(f"RM training: {tr['pairs']} pairs, {tr['config']}", [
-            ("tokens/s group_by_length (xlrm epoch sort)", g["tokens_per_s"]),
-            ("tokens/s group_by_length (transformers)", hf["tokens_per_s"]),
-            ("tokens/s random", rnd["tokens_per_s"]),
-            ("padding share group_by_length (xlrm epoch sort)", g["padding_fraction"]),
-            ("padding share group_by_length (transformers)", hf["padding_fraction"]),
-            ("padding share random", rnd["padding_fraction"]),
-            ("padding floor (chosen+rejected padded together)", tr["pair_padding_floor"]),
+            (f"tokens/s group_by_length (xlrm: epoch sort, {g['pair_padding']} padding)", g["tokens_per_s"]),
+            ("tokens/s group_by_length (xlrm epoch sort, joint padding)", jt["tokens_per_s"]),
+            (f"tokens/s group_by_length (transformers, {hf['pair_padding']})", hf["tokens_per_s"]),
+            (f"tokens/s random ({rnd['pair_padding']})", rnd["tokens_per_s"]),
+            (f"padding share group_by_length (xlrm: epoch sort, {g['pair_padding']} padding)", g["padding_fraction"]),
+            ("padding share group_by_length (xlrm epoch sort, joint padding)", jt["padding_fraction"]),
+            (f"padding share group_by_length (transformers, {hf['pair_padding']})", hf["padding_fraction"]),
+            (f"padding share random ({rnd['pair_padding']})", rnd["padding_fraction"]),
+            ("padding floor of joint padding (chosen+rejected together)", tr["pair_padding_floor_joint"]),
         ])
     if ma:
         d = ma.get("dvc") or {}

@@ -432,57 +432,32 @@ def generation_prompts(tok, rows: Sequence[dict], n: int, max_prompt_tokens: int
 
 
 def rm_trainer(base_dir: Path, rows: Sequence[dict], cfg, *, strategy: str, out_dir: Path,
-               max_steps: int, length_column: bool = True, seed: int | None = None,
-               xlrm_sampler: bool = True):
-    """A TRL RewardTrainer set up as ``xlrm.reward.train_reward_model`` sets it up.
-
-    Differences, all for measuring: ``train_sampling_strategy`` (``group_by_length`` or
-    ``random``), a ``length`` column (the longer side of each pair: TRL's collator pads
-    chosen and rejected together to the batch's longest), ``max_steps``, no reporting or
-    saving. ``xlrm_sampler`` uses xlrm's whole-epoch length sort (what ``train_rm`` runs);
-    false leaves ``group_by_length`` to transformers' mega-batch sampler. Returns
-    ``(trainer, tokenize_stats)``.
+               max_steps: int, seed: int | None = None, xlrm_sampler: bool = True,
+               pair_padding: str | None = None):
+    """``xlrm.reward.build_reward_trainer``, the trainer ``train_rm`` runs, set up to measure:
+    ``train_sampling_strategy`` (``group_by_length`` or ``random``), ``max_steps``, no
+    reporting or saving; ``xlrm_sampler=False`` leaves ``group_by_length`` to transformers'
+    mega-batch sampler; ``pair_padding`` overrides the section's (``separate``/``joint``).
+    Returns ``(trainer, tokenize_stats)``.
     """
-    import torch
-    from datasets import Dataset
-    from trl import RewardConfig, RewardTrainer
+    import dataclasses
 
     from xlrm import reward as R
 
-    extras = cfg.extras
-    rc = {**R.RM_DEFAULTS, **cfg.reward_config}
-    if not torch.cuda.is_available():
-        rc["bf16"] = False
-        rc.setdefault("use_cpu", True)
-    rc.update(report_to=[], save_strategy="no", logging_steps=10 ** 6, disable_tqdm=True,
-              max_steps=max_steps, train_sampling_strategy=strategy, eval_strategy="no")
-    if length_column:
-        rc["length_column_name"] = "length"
+    if pair_padding is not None:
+        cfg = dataclasses.replace(cfg, extras=dataclasses.replace(cfg.extras, pair_padding=pair_padding))
+    overrides = dict(report_to=[], save_strategy="no", logging_steps=10 ** 6, disable_tqdm=True,
+                     max_steps=max_steps, train_sampling_strategy=strategy, eval_strategy="no")
     if seed is not None:
-        rc["seed"] = seed
-    args = RewardConfig(output_dir=str(out_dir), **rc)
-    tok = R.load_tokenizer(base_dir)
-    if extras.max_train_pairs is not None:
-        rows = rows[: extras.max_train_pairs]
-    cols, stats = R.tokenize_pairs(list(rows), tok, args.max_length, extras.truncation)
-    data = {"chosen_ids": cols["chosen_ids"], "rejected_ids": cols["rejected_ids"]}
-    # Padding no batch order can remove: TRL pads chosen and rejected together, so a pair
-    # alone already pads its shorter side to its longer one.
-    pair_max = [max(len(c), len(r)) for c, r in zip(cols["chosen_ids"], cols["rejected_ids"])]
-    pair_real = sum(len(c) + len(r) for c, r in zip(cols["chosen_ids"], cols["rejected_ids"]))
-    stats["pair_padding_floor"] = 1 - pair_real / (2 * sum(pair_max)) if pair_max else 0.0
-    if length_column:
-        data["length"] = [max(len(c), len(r)) for c, r in zip(cols["chosen_ids"], cols["rejected_ids"])]
-    ds = Dataset.from_dict(data)
-    model = R.load_seqcls(base_dir, seed=rc.get("seed", 42))
-    peft_config = None
-    if extras.lora is not None:
-        peft_config = R.lora_config(model, extras.lora, extras.trainable_layers, "SEQ_CLS")
-    elif hasattr(R, "_freeze"):
-        R._freeze(model, extras)
-    cls = R.length_grouped(RewardTrainer) if xlrm_sampler else RewardTrainer
-    trainer = cls(model=model, args=args, train_dataset=ds, processing_class=tok,
-                  peft_config=peft_config)
+        overrides["seed"] = seed
+    trainer, stats = R.build_reward_trainer(base_dir, list(rows), cfg, scratch_dir=out_dir,
+                                            overrides=overrides, xlrm_sampler=xlrm_sampler)
+    # Padding no batch order can remove when chosen and rejected are padded together (TRL's
+    # collator): a pair alone already pads its shorter reply to its longer one.
+    ds = trainer.train_dataset
+    long_len, short_len = ds["length"], ds["short_length"]
+    stats["pair_padding_floor_joint"] = 1 - (sum(long_len) + sum(short_len)) / (2 * sum(long_len)) \
+        if long_len else 0.0
     return trainer, stats
 
 
@@ -492,8 +467,9 @@ def dataloader_padding(trainer, epochs: int = 1) -> dict:
     per_batch = []
     for _ in range(epochs):
         for batch in trainer.get_train_dataloader():
-            m = batch["attention_mask"]
-            r, t = int(m.sum()), int(m.numel())
+            # one attention mask (TRL's collator) or one per padded tensor (xlrm's separate padding)
+            masks = [v for k, v in batch.items() if k.endswith("attention_mask")]
+            r, t = sum(int(m.sum()) for m in masks), sum(int(m.numel()) for m in masks)
             real += r
             total += t
             batches += 1
@@ -505,9 +481,11 @@ def dataloader_padding(trainer, epochs: int = 1) -> dict:
 
 
 def spread_batches(trainer, n_timed: int) -> tuple[list[int] | None, int]:
-    """Dataset order for timing ``n_timed`` batches spread evenly over one epoch of the
-    trainer's own sampler (plus one warm-up batch first), so the timed steps see the
-    epoch's mix of batch shapes, not only its first (for group_by_length: longest) batches.
+    """Dataset order for timing ``n_timed`` of the batches the trainer's own sampler forms
+    over one epoch (plus one warm-up batch first): the batches ranked by their real tokens
+    and taken at evenly spaced ranks, so the timed steps see the epoch's mix of batch sizes
+    (a few batches in the sampler's random order would not) and two samplers are timed on
+    comparable mixes.
 
     Returns ``(order, steps)``, or ``(None, n_timed + 1)`` when the sampler is not reachable.
     """
@@ -517,8 +495,11 @@ def spread_batches(trainer, n_timed: int) -> tuple[list[int] | None, int]:
         idx = list(iter(sampler)) if sampler is not None else list(range(len(trainer.train_dataset)))
     except Exception:  # noqa: BLE001 - a private API: time the first steps instead
         return None, n_timed + 1
+    ds = trainer.train_dataset
+    tokens = [len(c) + len(r) for c, r in zip(ds["chosen_ids"], ds["rejected_ids"])]
     batches = [idx[i:i + bs] for i in range(0, len(idx), bs)]
     full = [b for b in batches if len(b) == bs] or batches
+    full.sort(key=lambda b: sum(tokens[i] for i in b))
     k = min(n_timed, len(full))
     picks = [round(j * (len(full) - 1) / max(1, k - 1)) for j in range(k)] if k > 1 else [0]
     order = list(full[len(full) // 2]) + [i for p in picks for i in full[p]]
@@ -549,7 +530,7 @@ def timed_training_steps(trainer, n_timed: int | None = None) -> dict:
     orig_compute_loss = trainer.compute_loss
 
     def compute_loss(model, inputs, *a, **k):
-        padded["n"] += int(inputs["attention_mask"].numel())
+        padded["n"] += sum(int(v.numel()) for k, v in inputs.items() if k.endswith("attention_mask"))
         return orig_compute_loss(model, inputs, *a, **k)
 
     trainer.compute_loss = compute_loss

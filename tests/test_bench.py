@@ -62,3 +62,22 @@ def test_peak_rss_script_reports_and_keeps_the_exit_code():
     assert r.returncode == 3
     gib = float(r.stdout.split("peak_rss_gib=")[1].split()[0])
     assert 0.04 < gib < 5
+
+
+def test_training_part_measures_the_trainer_train_rm_builds(tiny_base, seed_rows, tmp_path):
+    from xlrm.reward import TrainRMConfig
+
+    cfg = TrainRMConfig.from_section({"per_device_train_batch_size": 4, "max_length": 512,
+                                      "train_sampling_strategy": "group_by_length"})
+    pads = {}
+    for mode in ("separate", "joint"):
+        trainer, stats = B.rm_trainer(tiny_base, seed_rows, cfg, strategy="group_by_length",
+                                      out_dir=tmp_path / mode, max_steps=3, pair_padding=mode)
+        assert stats["pair_padding"] == mode and 0 < stats["pair_padding_floor_joint"] < 1
+        pads[mode] = B.dataloader_padding(trainer)
+        assert pads[mode]["batches"] == -(-len(seed_rows) // 4)
+        steps = B.timed_training_steps(trainer, n_timed=2)
+        assert steps["timed_steps"] == 2 and steps["spread_over_epoch"] and steps["tokens_per_s"] > 0
+    # both count every real token once; separate padding pads less
+    assert pads["separate"]["real_tokens"] == pads["joint"]["real_tokens"]
+    assert pads["separate"]["padding_fraction"] < pads["joint"]["padding_fraction"]

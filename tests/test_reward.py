@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from xlrm.reward import (TrainRMConfig, length_batches, load_reward_model, load_seqcls,
-                         load_tokenizer, score_pairs, tokenize_pairs, train_reward_model)
+from xlrm.reward import (SeparatePairCollator, TrainRMConfig, build_reward_trainer, length_batches,
+                         load_reward_model, load_seqcls, load_tokenizer, score_pairs,
+                         tokenize_pairs, train_reward_model)
 
 
 def test_length_batches_cover_every_index_once_within_budget():
@@ -76,6 +77,79 @@ def test_sorted_batch_sampler_groups_lengths_and_reshuffles_batches():
     assert padding(epochs[0]) < 0.05 < padding(shuffled)
     # the same seed and epoch give the same order (resumable, reproducible)
     assert list(SortedBatchSampler(lengths, 8, seed=3)) == epochs[0]
+
+
+def test_sorted_batch_sampler_groups_the_short_replies_too():
+    from xlrm.reward import SortedBatchSampler
+
+    rng = np.random.default_rng(1)
+    long_len = rng.integers(50, 500, size=400)
+    short_len = (long_len * rng.uniform(0.2, 1.0, size=400)).astype(int)
+
+    def padding(order):
+        # what SeparatePairCollator pads: long replies to the batch's longest, short ones likewise
+        real = total = 0
+        for i in range(0, len(order), 8):
+            b = np.asarray(order[i:i + 8])
+            real += long_len[b].sum() + short_len[b].sum()
+            total += len(b) * (long_len[b].max() + short_len[b].max())
+        return 1 - real / total
+
+    by_long = list(SortedBatchSampler(long_len, 8, seed=0))
+    by_both = list(SortedBatchSampler(long_len, 8, seed=0, short_lengths=short_len))
+    assert sorted(by_both) == list(range(400))
+    assert padding(by_both) < 0.6 * padding(by_long)
+
+
+def test_separate_pair_collator_pads_long_and_short_replies_apart():
+    examples = [{"chosen_ids": [1, 2, 3, 4], "rejected_ids": [5], "margin": 0.5},
+                {"chosen_ids": [6], "rejected_ids": [7, 8], "margin": 0.0}]
+    out = SeparatePairCollator(pad_token_id=0)(examples)
+    assert out["long_input_ids"].tolist() == [[1, 2, 3, 4], [7, 8, 0, 0]]
+    assert out["short_input_ids"].tolist() == [[5], [6]]
+    assert out["long_attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    assert out["short_attention_mask"].tolist() == [[1], [1]]
+    assert out["chosen_is_long"].tolist() == [True, False]
+    assert out["margin"].tolist() == [0.5, 0.0]
+    wide = SeparatePairCollator(pad_token_id=0, pad_to_multiple_of=8)(examples)
+    assert wide["long_input_ids"].shape == (2, 8) and wide["short_input_ids"].shape == (2, 8)
+
+
+def test_separate_padding_gives_trls_loss_with_fewer_padded_tokens(tiny_base, seed_rows, tmp_path):
+    """The two-pass loss on separately padded replies equals TRL's one-pass loss on jointly
+    padded ones (same model, same pairs), and so do its gradients."""
+    import torch
+
+    rows = seed_rows[:8]
+    section = {"per_device_train_batch_size": 8, "max_length": 512, "report_to": "none", "seed": 1}
+    trainers = {}
+    for mode in ("separate", "joint"):
+        cfg = TrainRMConfig.from_section({**section, "pair_padding": mode})
+        trainers[mode], stats = build_reward_trainer(tiny_base, rows, cfg, scratch_dir=tmp_path / mode)
+        assert stats["pair_padding"] == mode
+    batches = {m: next(iter(t.get_train_dataloader())) for m, t in trainers.items()}
+    assert "long_input_ids" in batches["separate"] and "input_ids" in batches["joint"]
+
+    def padded(b):
+        return sum(v.numel() for k, v in b.items() if k.endswith("attention_mask"))
+
+    real = [sum(int(v.sum()) for k, v in b.items() if k.endswith("attention_mask")) for b in batches.values()]
+    assert real[0] == real[1] and padded(batches["separate"]) < padded(batches["joint"])
+
+    losses, grads = {}, {}
+    for mode, t in trainers.items():
+        model = t.model.train()   # dropout is off (disable_dropout)
+        model.zero_grad()
+        loss = t.compute_loss(model, batches[mode])
+        loss.backward()
+        losses[mode] = loss.detach()
+        grads[mode] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        metrics = t._metrics["train"]
+        assert 0.0 <= metrics["accuracy"][-1] <= 1.0
+    torch.testing.assert_close(losses["separate"], losses["joint"], rtol=1e-5, atol=1e-6)
+    assert grads["separate"].keys() == grads["joint"].keys() and grads["joint"]
+    for n, g in grads["joint"].items():
+        torch.testing.assert_close(grads["separate"][n], g, rtol=1e-4, atol=1e-6)
 
 
 def test_batched_scores_equal_one_at_a_time_scores(tiny_base, seed_rows):
