@@ -52,7 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "bf16 = pure bf16 weights and optimizer states")
     p.add_argument("--attn", default=None,
                    help="attention implementation (default: flash_attention_2 if flash_attn imports, else sdpa)")
-    p.add_argument("--train-pairs", type=int, default=8, help="pairs per training step (2x sequences)")
+    p.add_argument("--train-pairs", default="8,16,32",
+                   help="pairs per training step (2x sequences); a comma list is a sweep, reported "
+                        "each and headlined by the best MFU")
+    p.add_argument("--train-sweep-s", type=float, default=150,
+                   help="stop the --train-pairs sweep once its configurations took this long")
     p.add_argument("--seq-len", type=int, default=512, help="tokens per training sequence")
     p.add_argument("--train-steps", type=int, default=10, help="timed training steps")
     p.add_argument("--warmup-steps", type=int, default=3)
@@ -75,10 +79,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=B.REPO / "bench" / "out" / "gpu.json")
     a = p.parse_args(argv)
     a.skip = {s.strip() for s in a.skip.split(",") if s.strip()}
+    try:
+        a.train_pairs = [int(x) for x in str(a.train_pairs).split(",") if x.strip()]
+    except ValueError:
+        p.error(f"--train-pairs: comma list of integers, not {a.train_pairs!r}")
+    if not a.train_pairs or min(a.train_pairs) < 1:
+        p.error("--train-pairs: at least one positive integer")
     if a.cpu_smoke:
         a.size = "smoke"
         a.precision = "fp32"
-        a.train_pairs, a.seq_len, a.train_steps, a.warmup_steps = 2, 64, 2, 1
+        a.train_pairs, a.seq_len, a.train_steps, a.warmup_steps = [2, 4], 64, 2, 1
         a.eval_pairs, a.eval_token_budget = 24, 4096
         a.gen_prompts, a.gen_baseline_prompts, a.max_new_tokens = 6, 3, 8
         a.repeats = 1
@@ -134,12 +144,23 @@ def part_train(a, cfg, device: str, peak: float | None, sync) -> dict:
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = device == "cuda"
     try:
-        return _train(a, cfg, device, peak, sync, wdtype)
+        sweep, t0 = [], time.perf_counter()
+        for pairs in a.train_pairs:
+            if sweep and time.perf_counter() - t0 > a.train_sweep_s:
+                break
+            sweep.append(_train(a, cfg, device, peak, sync, wdtype, pairs))
+            if sweep[-1].get("oom_retries"):  # larger batches would not fit either
+                break
+        key = "mfu_6n" if peak else "tokens_per_s"
+        best = max(sweep, key=lambda r: r[key] or 0.0)
+        return {**best, "sweep": [{k: r[k] for k in ("pairs_per_step", "tokens_per_s", "mfu_6n",
+                                                      "mfu_6n_attn", "step_s", "max_memory_gib")
+                                   if k in r} for r in sweep]}
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
-def _train(a, cfg, device: str, peak: float | None, sync, wdtype) -> dict:
+def _train(a, cfg, device: str, peak: float | None, sync, wdtype, pairs: int) -> dict:
     import torch
     import torch.nn.functional as F
     from transformers import AutoModelForSequenceClassification
@@ -149,8 +170,9 @@ def _train(a, cfg, device: str, peak: float | None, sync, wdtype) -> dict:
     n = count_params(model)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device == "cuda")
     amp = a.precision == "amp" and device == "cuda"
-    pairs = a.train_pairs
     out: dict[str, Any] = {"params": n, "precision": a.precision, "seq_len": a.seq_len}
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     while True:
         try:
             g = torch.Generator(device="cpu").manual_seed(0)
@@ -439,6 +461,9 @@ def report(r: dict) -> None:
                  ("train MFU (6N, non-embedding N)", tr["mfu_6n"]),
                  ("train MFU (6N + attention)", tr["mfu_6n_attn"]),
                  ("train peak memory GiB", tr.get("max_memory_gib"))]
+        for sw in tr.get("sweep") or []:
+            rows.append((f"  sweep: {sw['pairs_per_step']} pairs tokens/s / MFU",
+                         f"{B.fmt(sw['tokens_per_s'])} / {B.fmt(sw.get('mfu_6n'))}"))
     elif tr:
         rows.append(("train", tr.get("skipped", "failed")))
     if ev.get("pairs_per_s"):

@@ -81,3 +81,19 @@ def test_training_part_measures_the_trainer_train_rm_builds(tiny_base, seed_rows
     # both count every real token once; separate padding pads less
     assert pads["separate"]["real_tokens"] == pads["joint"]["real_tokens"]
     assert pads["separate"]["padding_fraction"] < pads["joint"]["padding_fraction"]
+
+
+def test_gpu_bench_cpu_smoke_sweeps_training_batch_sizes(tmp_path):
+    import json
+
+    import bench_gpu
+
+    out = tmp_path / "gpu.json"
+    assert bench_gpu.main(["--cpu-smoke", "--skip", "vllm", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    sweep = r["train"]["sweep"]
+    assert [s["pairs_per_step"] for s in sweep] == [2, 4]
+    assert all(s["tokens_per_s"] > 0 for s in sweep)
+    # the headline is the sweep's best configuration (no MFU on a CPU: tokens/s)
+    assert r["train"]["tokens_per_s"] == max(s["tokens_per_s"] for s in sweep)
+    assert r["eval"]["agreement"] == 1.0
