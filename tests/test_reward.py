@@ -125,7 +125,8 @@ def test_separate_padding_gives_trls_loss_with_fewer_padded_tokens(tiny_base, se
     trainers = {}
     for mode in ("separate", "joint"):
         cfg = TrainRMConfig.from_section({**section, "pair_padding": mode})
-        trainers[mode], stats = build_reward_trainer(tiny_base, rows, cfg, scratch_dir=tmp_path / mode)
+        trainers[mode], stats = build_reward_trainer(tiny_base, rows, cfg, scratch_dir=tmp_path / mode,
+                                                     eval_rows=seed_rows[8:20])
         assert stats["pair_padding"] == mode
     batches = {m: next(iter(t.get_train_dataloader())) for m, t in trainers.items()}
     assert "long_input_ids" in batches["separate"] and "input_ids" in batches["joint"]
@@ -147,6 +148,10 @@ def test_separate_padding_gives_trls_loss_with_fewer_padded_tokens(tiny_base, se
         metrics = t._metrics["train"]
         assert 0.0 <= metrics["accuracy"][-1] <= 1.0
     torch.testing.assert_close(losses["separate"], losses["joint"], rtol=1e-5, atol=1e-6)
+    # evaluation runs through the same loss (Trainer.prediction_step -> compute_loss)
+    evals = {m: t.evaluate() for m, t in trainers.items()}
+    for key in ("eval_loss", "eval_accuracy", "eval_mean_reward"):
+        assert evals["separate"][key] == pytest.approx(evals["joint"][key], rel=1e-5, abs=1e-6)
     assert grads["separate"].keys() == grads["joint"].keys() and grads["joint"]
     for n, g in grads["joint"].items():
         torch.testing.assert_close(grads["separate"][n], g, rtol=1e-4, atol=1e-6)
