@@ -461,15 +461,20 @@ def rm_trainer(base_dir: Path, rows: Sequence[dict], cfg, *, strategy: str, out_
     return trainer, stats
 
 
+def mask_tokens(batch: dict) -> tuple[int, int]:
+    """Real and padded-total token positions of a collated batch: one attention mask (TRL's
+    collator) or one per padded tensor (xlrm's separate pair padding)."""
+    masks = [v for k, v in batch.items() if k.endswith("attention_mask")]
+    return sum(int(m.sum()) for m in masks), sum(int(m.numel()) for m in masks)
+
+
 def dataloader_padding(trainer, epochs: int = 1) -> dict:
     """Padded / total tokens over the batches the trainer's own dataloader yields (no training)."""
     real = total = batches = 0
     per_batch = []
     for _ in range(epochs):
         for batch in trainer.get_train_dataloader():
-            # one attention mask (TRL's collator) or one per padded tensor (xlrm's separate padding)
-            masks = [v for k, v in batch.items() if k.endswith("attention_mask")]
-            r, t = sum(int(m.sum()) for m in masks), sum(int(m.numel()) for m in masks)
+            r, t = mask_tokens(batch)
             real += r
             total += t
             batches += 1
@@ -495,8 +500,8 @@ def spread_batches(trainer, n_timed: int) -> tuple[list[int] | None, int]:
         idx = list(iter(sampler)) if sampler is not None else list(range(len(trainer.train_dataset)))
     except Exception:  # noqa: BLE001 - a private API: time the first steps instead
         return None, n_timed + 1
-    ds = trainer.train_dataset
-    tokens = [len(c) + len(r) for c, r in zip(ds["chosen_ids"], ds["rejected_ids"])]
+    ds = trainer.train_dataset  # build_reward_trainer's columns: a pair's two reply lengths
+    tokens = [long + short for long, short in zip(ds["length"], ds["short_length"])]
     batches = [idx[i:i + bs] for i in range(0, len(idx), bs)]
     full = [b for b in batches if len(b) == bs] or batches
     full.sort(key=lambda b: sum(tokens[i] for i in b))
@@ -530,7 +535,7 @@ def timed_training_steps(trainer, n_timed: int | None = None) -> dict:
     orig_compute_loss = trainer.compute_loss
 
     def compute_loss(model, inputs, *a, **k):
-        padded["n"] += sum(int(v.numel()) for k, v in inputs.items() if k.endswith("attention_mask"))
+        padded["n"] += mask_tokens(inputs)[1]
         return orig_compute_loss(model, inputs, *a, **k)
 
     trainer.compute_loss = compute_loss

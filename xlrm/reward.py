@@ -55,7 +55,8 @@ class RMExtras:
     # (bench/, 1,734 mixed pairs, length-grouped: 4.4% padding, the same tokens/s).
     # "joint": TRL's collator, chosen and rejected in one tensor padded to the longest of
     # either, one forward pass (every pair pads its shorter reply: 11.2% there). Runs on
-    # several processes (DDP, DeepSpeed) pad jointly: they expect one forward per backward.
+    # several processes (DDP, DeepSpeed) pad jointly: two forward passes per backward are
+    # untested there.
     pair_padding: Literal["separate", "joint"] = "separate"
 
 
@@ -271,8 +272,8 @@ def build_reward_trainer(base_dir: str | Path, train_rows: list[dict], cfg: Trai
 
     pair_padding = extras.pair_padding
     if pair_padding == "separate" and args.world_size > 1:
-        log.info("pair_padding: separate needs two forward passes per step, which DDP does not "
-                 "allow: padding jointly on %d processes", args.world_size)
+        log.info("pair_padding: separate (two forward passes per backward) is untested on "
+                 "several processes: padding jointly on %d", args.world_size)
         pair_padding = "joint"
     stats["pair_padding"] = pair_padding
     cls = RewardTrainer
@@ -366,8 +367,7 @@ class SortedBatchSampler:
         tie = rng.permutation(len(self.lengths))
         order = tie[np.argsort(-self.lengths[tie], kind="stable")]
         order = np.concatenate([c[np.argsort(-self.short[c], kind="stable")]
-                                for c in np.split(order, range(self.chunk, len(order), self.chunk))]
-                               ) if len(order) else order
+                                for c in np.split(order, range(self.chunk, len(order), self.chunk))])
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         # The DataLoader cuts batches every batch_size indices: a short batch (the
         # remainder) must stay last or every batch after it would straddle two groups.
@@ -435,8 +435,6 @@ def separately_padded(trainer_cls):
 
     class SeparatelyPadded(trainer_cls):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if "long_input_ids" not in inputs:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             inputs = dict(inputs)
             long_ids, long_mask = inputs.pop("long_input_ids"), inputs.pop("long_attention_mask")
             short_ids, short_mask = inputs.pop("short_input_ids"), inputs.pop("short_attention_mask")
@@ -453,10 +451,9 @@ def separately_padded(trainer_cls):
             return super().compute_loss(both_sides, inputs, return_outputs, num_items_in_batch)
 
         def floating_point_ops(self, inputs):
-            if "long_input_ids" in inputs:
-                n = inputs["long_input_ids"].numel() + inputs["short_input_ids"].numel()
-                inputs = {"input_ids": torch.empty((1, n), dtype=torch.long, device="meta")}
-            return super().floating_point_ops(inputs)
+            # transformers estimates 6 x params x input_ids.numel(): give it both tensors' size
+            n = inputs["long_input_ids"].numel() + inputs["short_input_ids"].numel()
+            return super().floating_point_ops({"input_ids": torch.empty((1, n), device="meta")})
 
     SeparatelyPadded.__name__ = f"SeparatelyPadded{trainer_cls.__name__}"
     return SeparatelyPadded
