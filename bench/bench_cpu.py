@@ -123,7 +123,8 @@ def read_params(path: Path) -> dict:
 def part_scoring(a, model_dir: Path, params: dict, rows, lengths) -> dict:
     import torch
 
-    from xlrm.reward import load_reward_model, load_seqcls, load_tokenizer, score_pairs
+    from xlrm.modeling import load_reward_model, load_seqcls, load_tokenizer
+    from xlrm.reward.score import score_pairs
 
     tok = load_tokenizer(model_dir)
     if a.rm is not None:
@@ -176,9 +177,10 @@ def part_scoring(a, model_dir: Path, params: dict, rows, lengths) -> dict:
 
 
 def part_generation(a, policy_dir: Path, params: dict, rows) -> dict:
-    from xlrm.generation import load_policy
+    from xlrm.modeling import load_causal, load_tokenizer
 
-    model, tok = load_policy(policy_dir, dtype="float32", device="cpu")
+    model = load_causal(policy_dir, dtype="float32", device="cpu")
+    tok = load_tokenizer(policy_dir, require_pad=False)
     ea = params.get("eval_alpaca") or {}
     max_new = a.max_new_tokens or ea.get("max_new_tokens") or 48
     budget = a.gen_token_budget or ea.get("token_budget") or 8192
@@ -205,10 +207,11 @@ def part_generation(a, policy_dir: Path, params: dict, rows) -> dict:
 
 
 def part_training(a, model_dir: Path, params: dict, rows) -> dict:
-    from xlrm.reward import TrainRMConfig
+    from xlrm.reward.config import TrainRMConfig
+    from xlrm.sections import load_config
 
     section = params.get("train_rm") or {"per_device_train_batch_size": 8, "max_length": 256}
-    cfg = TrainRMConfig.from_section(section, f"{a.params}: train_rm")
+    cfg = load_config(TrainRMConfig, section, f"{a.params}: train_rm")
     train_rows = rows[: a.train_pairs or a.pairs]
     out: dict[str, Any] = {"config": {k: v for k, v in cfg.to_params().items()
                                       if k in ("per_device_train_batch_size", "max_length", "lora",
@@ -296,54 +299,18 @@ def time_dvc(repeats: int) -> dict:
     return out
 
 
-_EXPR = re.compile(r"\$\{([^}]+)\}")
+def stage_specs(params: dict | None = None) -> list[dict]:
+    """One entry per stage script: its first stage in dvc.yaml as DVC resolves it
+    (foreach/matrix items and ${...} interpolation by DVC itself). ``params`` is unused:
+    DVC reads params.yaml."""
+    from xlrm.dag import resolved_stages
 
-
-def _lookup(expr: str, params: dict, item: Any) -> Any:
-    expr = expr.strip()
-    if expr == "item":
-        return item
-    if expr.startswith("item."):
-        return item[expr[5:]] if isinstance(item, dict) else None
-    cur: Any = params
-    for part in expr.split("."):
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return cur
-
-
-def _subst(s: str, params: dict, item: Any) -> str:
-    return _EXPR.sub(lambda m: str(_lookup(m.group(1), params, item)), s)
-
-
-def stage_specs(params: dict) -> list[dict]:
-    """One entry per stage script: its first dvc.yaml stage (first foreach/matrix item)."""
-    import yaml
-
-    doc = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8")) or {}
     specs, seen = [], set()
-    for name, st in (doc.get("stages") or {}).items():
-        item = None
-        if "foreach" in st:
-            fe = st["foreach"]
-            items = _lookup(_EXPR.fullmatch(fe).group(1), params, None) if isinstance(fe, str) else fe
-            item = (list(items)[0] if items else None)
-            st = st["do"]
-        elif "matrix" in st:
-            item = {}
-            for k, v in st["matrix"].items():
-                vals = _lookup(_EXPR.fullmatch(v).group(1), params, None) if isinstance(v, str) else v
-                item[k] = list(vals)[0] if vals else None
-        cmd = _subst(str(st.get("cmd", "")), params, item)
-        m = re.search(r"python\s+(stages/\S+\.py)", cmd)
-        if not m or m.group(1) in seen:
+    for st in resolved_stages(REPO):
+        if str(st.script) in seen:
             continue
-        seen.add(m.group(1))
-        deps = []
-        for d in st.get("deps") or []:
-            d = d if isinstance(d, str) else next(iter(d))
-            deps.append(_subst(d, params, item))
-        specs.append({"stage": name if item is None else f"{name}@{item if not isinstance(item, dict) else '-'.join(map(str, item.values()))}",
-                      "script": m.group(1), "deps": deps})
+        seen.add(str(st.script))
+        specs.append({"stage": st.name, "script": str(st.script), "deps": st.deps})
     return specs
 
 
@@ -499,8 +466,8 @@ def part_machinery(a, params: dict) -> dict:
         dl, files = data_load_s(spec["deps"], a.repeats)
         row["data_load_s"] = dl
         row["data_files"] = files
-        uses_run = "stage_run(" in (REPO / spec["script"]).read_text(encoding="utf-8")
-        row["mlflow_run_s"] = (mlf.get("start_run_s", 0) + mlf.get("end_run_s", 0)) if uses_run and "error" not in mlf else None
+        # every stage runs under xlrm.stage.Stage, which opens one MLflow run
+        row["mlflow_run_s"] = (mlf.get("start_run_s", 0) + mlf.get("end_run_s", 0)) if "error" not in mlf else None
         row["total_s"] = startup + sum(row.get(k) or 0.0 for k in
                                        ("script_imports_s", "lazy_imports_s", "data_load_s", "mlflow_run_s"))
         stages.append(row)
@@ -579,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = lengths = None
     if not {"scoring", "generation", "training"} <= a.skip:
-        from xlrm.reward import load_tokenizer
+        from xlrm.modeling import load_tokenizer
 
         t0 = time.perf_counter()
         rows, lengths, pool = B.pair_pool(load_tokenizer(model_dir), a.pairs, a.max_length, a.data_dir,

@@ -232,7 +232,7 @@ def _train(a, cfg, device: str, peak: float | None, sync, wdtype, pairs: int) ->
 def part_eval(a, cfg, tok, device: str, dtype, rows, lengths, sync) -> dict:
     from transformers import AutoModelForSequenceClassification
 
-    from xlrm.reward import score_pairs
+    from xlrm.reward.score import score_pairs
 
     model = build(AutoModelForSequenceClassification, cfg, device, dtype).eval()
     # warm-up on a slice big enough to see the plan's batch shapes (kernel choice, allocator)
@@ -290,7 +290,7 @@ def part_vllm(a, model, tok, prompts, sync) -> dict:
         from vllm import LLM, SamplingParams
     except ImportError as e:
         return {"available": False, "note": f"vllm is missing ({e}); pip install vllm on the GPU machine"}
-    from xlrm.generation import render_prompt_ids, stop_token_ids
+    from xlrm.generation.prompts import render_prompt_ids, stop_token_ids
 
     with tempfile.TemporaryDirectory(prefix="xlrm-bench-vllm-") as tmp:
         model.save_pretrained(tmp)
@@ -332,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    import xlrm.generation  # noqa: F401  (fail early when xlrm does not import)
-    import xlrm.reward  # noqa: F401
+    import xlrm.generation.hf  # noqa: F401  (fail early when xlrm does not import)
+    import xlrm.reward.score  # noqa: F401
+    import xlrm.reward.train  # noqa: F401
 
     cuda = torch.cuda.is_available() and not a.cpu_smoke
     device = "cuda" if cuda else "cpu"
@@ -366,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no CUDA device: use --cpu-smoke (tiny, CPU) or --dry-run", file=sys.stderr)
         return 2
 
-    from xlrm.models import build_tiny_tokenizer
+    from xlrm.tiny import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer(512)
     cfg = make_config(a.size, tok, attn)

@@ -100,7 +100,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
     """A tiny random Llama base (xlrm's ``tiny-random`` source) saved to ``out_dir``."""
-    from xlrm.models import BaseModelConfig, prepare_base_model
+    from xlrm.base_model import BaseModelConfig, prepare_base_model
 
     if not (out_dir / "config.json").exists():
         prepare_base_model(BaseModelConfig(source="tiny-random", seed=seed), out_dir)
@@ -159,7 +159,7 @@ def real_rows(data_dir: Path | None) -> tuple[list[dict], dict[str, int]]:
 
 def conversation_lengths(tok, rows: Sequence[dict]) -> list[tuple[int, int]]:
     """(chosen, rejected) token counts of each pair as xlrm renders them."""
-    from xlrm.reward import render_ids
+    from xlrm.reward.tokens import render_ids
     from xlrm.schema import messages_for
 
     return [(len(render_ids(tok, messages_for(r, r["chosen"]))),
@@ -273,7 +273,7 @@ def rb_score_pairs(model, tok, rows: Sequence[dict], *, batch_size: int = 8,
 
 def xlrm_plan_padding(lengths: Sequence[tuple[int, int]], token_budget: int) -> float:
     """Padding share of the batches ``score_pairs`` forms (all 2N sequences by length)."""
-    from xlrm.reward import length_batches
+    from xlrm.reward.score import length_batches
 
     flat = [c for c, _ in lengths] + [r for _, r in lengths]
     real = padded = 0
@@ -336,7 +336,7 @@ def per_prompt_generate(model, tok, messages_list: Sequence[list[dict]], max_new
     """The baseline: one plain greedy ``model.generate`` call per prompt, no padding."""
     import torch
 
-    from xlrm.generation import render_prompt_ids, stop_token_ids
+    from xlrm.generation.prompts import render_prompt_ids, stop_token_ids
 
     stop_ids = stop_token_ids(tok, getattr(model, "generation_config", None))
     pad = tok.pad_token_id if tok.pad_token_id is not None else (stop_ids[0] if stop_ids else 0)
@@ -365,7 +365,7 @@ def xlrm_generate(model, tok, messages_list: Sequence[list[dict]], max_new_token
     changed). If a refactor stops routing through it, the ids are None and the token
     counts (third value) are re-tokenized from the texts.
     """
-    import xlrm.generation as G
+    import xlrm.generation.hf as G
 
     got: dict[int, list[int]] = {}
     orig = G.hf_generate_batches
@@ -407,7 +407,7 @@ def compare_generations(xt: Sequence[str], xids, bt: Sequence[str], bids, limit:
 
 def generation_prompts(tok, rows: Sequence[dict], n: int, max_prompt_tokens: int) -> tuple[list[list[dict]], dict]:
     """``n`` distinct prompts (mixed languages and lengths) from preference rows."""
-    from xlrm.generation import render_prompt_ids
+    from xlrm.generation.prompts import render_prompt_ids
 
     seen, out, lens, langs = set(), [], [], {}
     for r in rows:
@@ -434,7 +434,7 @@ def generation_prompts(tok, rows: Sequence[dict], n: int, max_prompt_tokens: int
 def rm_trainer(base_dir: Path, rows: Sequence[dict], cfg, *, strategy: str, out_dir: Path,
                max_steps: int, seed: int | None = None, xlrm_sampler: bool = True,
                pair_padding: str | None = None):
-    """``xlrm.reward.build_reward_trainer``, the trainer ``train_rm`` runs, set up to measure:
+    """``xlrm.reward.train.build_reward_trainer``, the trainer ``train_rm`` runs, set up to measure:
     ``train_sampling_strategy`` (``group_by_length`` or ``random``), ``max_steps``, no
     reporting or saving; ``xlrm_sampler=False`` leaves ``group_by_length`` to transformers'
     mega-batch sampler; ``pair_padding`` overrides the section's (``separate``/``joint``).
@@ -442,7 +442,7 @@ def rm_trainer(base_dir: Path, rows: Sequence[dict], cfg, *, strategy: str, out_
     """
     import dataclasses
 
-    from xlrm import reward as R
+    from xlrm.reward.train import build_reward_trainer
 
     if pair_padding is not None:
         cfg = dataclasses.replace(cfg, extras=dataclasses.replace(cfg.extras, pair_padding=pair_padding))
@@ -450,8 +450,8 @@ def rm_trainer(base_dir: Path, rows: Sequence[dict], cfg, *, strategy: str, out_
                      max_steps=max_steps, train_sampling_strategy=strategy, eval_strategy="no")
     if seed is not None:
         overrides["seed"] = seed
-    trainer, stats = R.build_reward_trainer(base_dir, list(rows), cfg, scratch_dir=out_dir,
-                                            overrides=overrides, xlrm_sampler=xlrm_sampler)
+    trainer, stats = build_reward_trainer(base_dir, list(rows), cfg, scratch_dir=out_dir,
+                                          overrides=overrides, xlrm_sampler=xlrm_sampler)
     # Padding no batch order can remove when chosen and rejected are padded together (TRL's
     # collator): a pair alone already pads its shorter reply to its longer one.
     ds = trainer.train_dataset

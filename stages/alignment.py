@@ -1,49 +1,42 @@
 """DVC stage `alignment`: English-RM-labelled minus native-RM-labelled AlpacaEval win rate,
-per language and on average, mean over DPO seeds with a 95% bootstrap CI; table and plot."""
+per language and on average, mean over DPO seeds with a two-level bootstrap CI (seeds, then
+instructions) at the level ``alignment.confidence``; table and plot."""
 
-from xlrm import stage
+from xlrm.stage import Stage, StageContext
+
+STAGE = Stage("alignment", __doc__, params=["alignment", "alignment_languages", "dpo_seeds"])
+STAGE.add("--alpaca-dir", required=True, help="folder of eval_alpaca outputs")
+STAGE.add("--table", required=True, help="output CSV: one row per evaluated policy")
+STAGE.add("--plot", required=True, help="output PNG")
+STAGE.add("--metrics", required=True)
 
 
-def main() -> None:
-    p = stage.parser(__doc__)
-    p.add_argument("--alpaca-dir", required=True, help="folder of eval_alpaca outputs")
-    p.add_argument("--table", required=True, help="output CSV: one row per evaluated policy")
-    p.add_argument("--plot", required=True, help="output PNG")
-    p.add_argument("--metrics", required=True)
-    args = p.parse_args()
-
+def main(ctx: StageContext) -> str:
     import pandas as pd
 
-    from xlrm.alignment import AlignmentConfig, alignment_headline, read_alpaca_runs, winrate_plot
-    from xlrm.config import read_params, section_of, to_dict
-    from xlrm.io import atomic_path, write_json
-    from xlrm.tracking import log_metrics, stage_run
+    from xlrm.alignment.summary import (alignment_headline, read_alpaca_runs, rounded_headline,
+                                        winrate_plot)
+    from xlrm.evaluation.bootstrap import confidence_label
 
-    params = read_params(args.params)
-    cfg = section_of(AlignmentConfig, params, "alignment", args.params)
-    languages, seeds = list(params["alignment_languages"]), list(params["dpo_seeds"])
-    records, prefs = read_alpaca_runs(args.alpaca_dir, languages, seeds)
+    args = ctx.args
+    records, prefs = read_alpaca_runs(args.alpaca_dir, ctx["alignment_languages"],
+                                      ctx["dpo_seeds"])
     table = pd.DataFrame(records)
-    with stage_run("alignment", params={"alignment": to_dict(cfg), "alignment_languages": languages,
-                                        "dpo_seeds": seeds}) as mlflow:
-        head = alignment_headline(prefs, cfg)
-        with atomic_path(args.table) as tmp:
-            table.round(6).to_csv(tmp, index=False)
-        with atomic_path(args.plot) as tmp:
-            winrate_plot(table, tmp)
-        rounded = {"per_language": {k: {kk: round(vv, 4) for kk, vv in v.items()}
-                                    for k, v in head["per_language"].items()}}
-        if "mean" in head:
-            rounded["mean"] = {k: round(v, 4) for k, v in head["mean"].items()}
-        write_json(args.metrics, {"headline": rounded})
-        log_metrics(rounded, "alignment")
-        for path in (args.table, args.plot, args.metrics):
-            mlflow.log_artifact(path)
-    if "mean" in head:
-        h = head["mean"]
-        print(f"English-RM minus target-RM labels: {h['diff']:+.2f} win-rate points "
-              f"(95% CI {h['ci_low']:+.2f} to {h['ci_high']:+.2f}) -> {args.metrics}")
+    head = alignment_headline(prefs, ctx["alignment"])
+    with ctx.out_file(args.table) as tmp:
+        table.round(6).to_csv(tmp, index=False)
+    with ctx.out_file(args.plot) as tmp:
+        winrate_plot(table, tmp)
+    ctx.artifact(args.table, args.plot)
+    rounded = rounded_headline(head, ctx["alignment"].confidence)
+    ctx.write_json(args.metrics, {"headline": rounded})
+    ctx.log_metrics(rounded, "alignment")
+    if "mean" not in head:
+        return f"alignment: no language with both labellers' runs -> {args.metrics}"
+    h = head["mean"]
+    return (f"English-RM minus target-RM labels: {h['diff']:+.2f} win-rate points "
+            f"({confidence_label(ctx['alignment'].confidence)} CI {h['ci_low']:+.2f} to {h['ci_high']:+.2f}) -> {args.metrics}")
 
 
 if __name__ == "__main__":
-    stage.main(main)
+    STAGE.run(main)

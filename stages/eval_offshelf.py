@@ -7,41 +7,34 @@ the metrics (accuracies, categories, and the judges' inconsistent/unparseable co
 With both lists empty it writes empty outputs.
 """
 
-from xlrm import stage
+from xlrm.stage import Stage, StageContext
+
+STAGE = Stage("eval_offshelf", __doc__, params=["eval_offshelf", "eval_languages"])
+STAGE.add("--eval-dir", required=True, help="folder of M-RewardBench-format files")
+STAGE.add("--scores-dir", required=True, help="output folder: <name>.jsonl per model")
+STAGE.add("--matrix", required=True, help="output matrix CSV (rows: model)")
+STAGE.add("--metrics", required=True, help="output metrics JSON")
 
 
-def main() -> None:
-    p = stage.parser(__doc__)
-    p.add_argument("--eval-dir", required=True, help="folder of M-RewardBench-format files")
-    p.add_argument("--scores-dir", required=True, help="output folder: <name>.jsonl per model")
-    p.add_argument("--matrix", required=True, help="output matrix CSV (rows: model)")
-    p.add_argument("--metrics", required=True, help="output metrics JSON")
-    args = p.parse_args()
-
-    from xlrm.config import read_params, to_dict
+def main(ctx: StageContext) -> str:
     from xlrm.data.loaders import load_eval_set
-    from xlrm.offshelf import EvalOffshelfConfig, run_offshelf
-    from xlrm.tracking import log_metrics, stage_run
+    from xlrm.offshelf.run import run_offshelf
 
-    params = read_params(args.params)
-    cfg = EvalOffshelfConfig.from_dict(params.get("eval_offshelf"),
-                                       f"{args.params}: eval_offshelf")
-    languages = params["eval_languages"]
-    eval_sets = load_eval_set(args.eval_dir, languages)
-    with stage_run("eval_offshelf", params={"eval_offshelf": to_dict(cfg),
-                                            "eval_languages": languages}) as mlflow:
-        metrics = run_offshelf(cfg, eval_sets, scores_dir=args.scores_dir,
-                               matrix_csv=args.matrix, metrics_json=args.metrics)
-        log_metrics({name: {k: v for k, v in m.items() if k in ("accuracy", "mean_accuracy")}
+    args = ctx.args
+    eval_sets = load_eval_set(args.eval_dir, ctx["eval_languages"])
+    metrics = run_offshelf(ctx["eval_offshelf"], eval_sets, scores_dir=args.scores_dir,
+                           matrix_csv=args.matrix, metrics_json=args.metrics)
+    ctx.log_metrics({name: {k: v for k, v in m.items() if k in ("accuracy", "mean_accuracy")}
                      for name, m in metrics["models"].items()}, "offshelf")
-        for path in (args.matrix, args.metrics):
-            mlflow.log_artifact(path)
+    ctx.artifact(args.matrix, args.metrics)
     if not metrics["models"]:
-        print(f"no off-the-shelf models configured: empty outputs -> {args.matrix}")
+        return f"no off-the-shelf models configured: empty outputs -> {args.matrix}"
+    lines = []
     for name, m in metrics["models"].items():
         accs = ", ".join(f"{lang} {v:.3f}" for lang, v in m["accuracy"].items())
-        print(f"{name}: {accs} -> {args.matrix}")
+        lines.append(f"{name}: {accs} -> {args.matrix}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    stage.main(main)
+    STAGE.run(main)

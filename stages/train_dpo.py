@@ -1,42 +1,38 @@
 """DVC stage `train_dpo@LANG-LABELLER-SEED`: DPO of the policy on one labeller's pairs."""
 
-from xlrm import stage
+from xlrm.stage import Stage, StageContext
 
 
-def main() -> None:
-    p = stage.parser(__doc__)
-    p.add_argument("--lang", required=True)
-    p.add_argument("--labeller", required=True, choices=["english", "native"])
-    p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--policy", required=True, help="initial policy folder")
-    p.add_argument("--labels-dir", required=True, help="output folder of label@LANG")
-    p.add_argument("--out", required=True, help="output model (or adapter) folder")
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--scratch", default=".scratch")
-    args = p.parse_args()
+def run_name(args) -> str:
+    return f"{args.lang}__{args.labeller}__{args.seed}"
 
+
+STAGE = Stage("train_dpo", __doc__, params=["train_dpo"], item=run_name)
+STAGE.add("--lang", required=True)
+STAGE.add("--labeller", required=True, choices=["english", "native"])
+STAGE.add("--seed", required=True, type=int)
+STAGE.add("--policy", required=True, help="initial policy folder")
+STAGE.add("--labels-dir", required=True, help="output folder of label@LANG")
+STAGE.add("--out", required=True, help="output model (or adapter) folder")
+STAGE.add("--metrics", required=True)
+STAGE.add("--scratch", default=".scratch")
+
+
+def main(ctx: StageContext) -> str:
     from pathlib import Path
 
-    from xlrm.alignment import TrainDPOConfig, train_dpo
-    from xlrm.config import read_params
-    from xlrm.data.mix import read_pairs
-    from xlrm.io import atomic_path, write_json
-    from xlrm.tracking import log_metrics, stage_run
+    from xlrm.alignment.dpo import train_dpo
+    from xlrm.data.pairs import read_pairs
 
-    cfg = TrainDPOConfig.from_section(read_params(args.params).get("train_dpo"),
-                                      f"{args.params}: train_dpo")
+    args, name = ctx.args, run_name(ctx.args)
     pairs = read_pairs(Path(args.labels_dir) / f"{args.labeller}.jsonl")
-    name = f"{args.lang}__{args.labeller}__{args.seed}"
-    with stage_run("train_dpo", name, params={"train_dpo": cfg.to_params()}) as mlflow:
-        with atomic_path(args.out, is_dir=True) as tmp:
-            stats = train_dpo(args.policy, pairs, tmp, cfg, scratch_dir=Path(args.scratch) / "dpo" / name,
-                              seed=args.seed)
-        write_json(args.metrics, {"run": name, **stats})
-        log_metrics(stats, "dpo")
-        mlflow.log_artifact(args.metrics)
-    print(f"DPO {name}: {stats['pairs']} pairs, loss {stats.get('first_loss', float('nan')):.4f} -> "
-          f"{stats.get('last_loss', float('nan')):.4f} -> {args.out}")
+    with ctx.out_dir(args.out) as tmp:
+        stats = train_dpo(args.policy, pairs, tmp, ctx["train_dpo"],
+                          scratch_dir=Path(args.scratch) / "dpo" / name, seed=args.seed)
+    ctx.write_json(args.metrics, {"run": name, **stats}, metrics="dpo")
+    return (f"DPO {name}: {stats['pairs']} pairs, loss {stats.get('first_loss', float('nan')):.4f}"
+            f" -> {stats.get('last_loss', float('nan')):.4f} -> {args.out}")
 
 
 if __name__ == "__main__":
-    stage.main(main)
+    STAGE.run(main)

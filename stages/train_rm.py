@@ -1,40 +1,32 @@
 """DVC stage `train_rm@LANG`: train one Bradley-Terry reward model on one language's pairs."""
 
-from xlrm import stage
+from xlrm.stage import Stage, StageContext
+
+STAGE = Stage("train_rm", __doc__, params=["train_rm", "languages"], item="lang")
+STAGE.add("--lang", required=True, help="training language, or 'multi' for all mixed")
+STAGE.add("--base", required=True, help="base model folder")
+STAGE.add("--train-dir", required=True, help="folder of per-language training files")
+STAGE.add("--out", required=True, help="output folder of the final model or adapter")
+STAGE.add("--metrics", required=True, help="output metrics JSON")
+STAGE.add("--scratch", default=".scratch", help="ignored folder for checkpoints")
 
 
-def main() -> None:
-    p = stage.parser(__doc__)
-    p.add_argument("--lang", required=True, help="training language, or 'multi' for all mixed")
-    p.add_argument("--base", required=True, help="base model folder")
-    p.add_argument("--train-dir", required=True, help="folder of per-language training files")
-    p.add_argument("--out", required=True, help="output folder of the final model or adapter")
-    p.add_argument("--metrics", required=True, help="output metrics JSON")
-    p.add_argument("--scratch", default=".scratch", help="ignored folder for checkpoints")
-    args = p.parse_args()
-
+def main(ctx: StageContext) -> str:
     from pathlib import Path
 
-    from xlrm.config import read_params
-    from xlrm.data.mix import training_rows
-    from xlrm.io import atomic_path, write_json
-    from xlrm.reward import TrainRMConfig, train_reward_model
-    from xlrm.tracking import log_metrics, stage_run
+    from xlrm.data.pairs import training_rows
+    from xlrm.reward.train import train_reward_model
 
-    params = read_params(args.params)
-    cfg = TrainRMConfig.from_section(params.get("train_rm"), f"{args.params}: train_rm")
-    rows = training_rows(Path(args.train_dir), args.lang, params.get("languages", []))
-    scratch = Path(args.scratch) / "train_rm" / args.lang
-    with stage_run("train_rm", args.lang, params={"train_rm": cfg.to_params()}) as mlflow:
-        with atomic_path(args.out, is_dir=True) as tmp:
-            stats = train_reward_model(args.base, rows, tmp, cfg, scratch_dir=scratch)
-        stats = {"language": args.lang, **stats}
-        log_metrics({k: v for k, v in stats.items() if k != "language"}, "rm")
-        write_json(args.metrics, stats)
-        mlflow.log_artifact(args.metrics)
-    print(f"RM {args.lang}: {stats['pairs_kept']} pairs ({stats['dropped_too_long']} dropped for length), "
-          f"loss {stats.get('first_loss', float('nan')):.4f} -> {stats.get('last_loss', float('nan')):.4f} -> {args.out}")
+    args = ctx.args
+    rows = training_rows(Path(args.train_dir), args.lang, ctx["languages"])
+    with ctx.out_dir(args.out) as tmp:
+        stats = train_reward_model(args.base, rows, tmp, ctx["train_rm"],
+                                   scratch_dir=Path(args.scratch) / "train_rm" / args.lang)
+    ctx.write_json(args.metrics, {"language": args.lang, **stats}, metrics="rm")
+    return (f"RM {args.lang}: {stats['pairs_kept']} pairs ({stats['dropped_too_long']} dropped "
+            f"for length), loss {stats.get('first_loss', float('nan')):.4f} -> "
+            f"{stats.get('last_loss', float('nan')):.4f} -> {args.out}")
 
 
 if __name__ == "__main__":
-    stage.main(main)
+    STAGE.run(main)

@@ -1,44 +1,51 @@
 """DVC stage `transfer`: the train-language x eval-language transfer matrix and the headline.
 
-Reads every RM's pair scores and writes the matrix (CSV, heatmap PNG), the
-per-category table, and the English-RM minus target-language-RM difference
-with 95% bootstrap confidence intervals over pairs.
+Reads every RM's pair scores (``base`` plus ``rm_languages``, on ``eval_languages``) and
+writes the matrix (CSV, its bootstrap intervals next to it as ``<matrix>_ci.csv``, heatmap
+PNG), the per-category table, and the source-language (English) RM minus target-language RM
+difference with paired bootstrap confidence intervals over pairs, at the level
+``transfer.confidence`` (95% by default). Without a source-language RM or a target language
+to compare it with, the metrics carry ``no_headline`` (the reason) instead of ``headline``.
 """
 
-from xlrm import stage
+from xlrm.stage import Stage, StageContext
+
+STAGE = Stage("transfer", __doc__, params=["transfer", "rm_languages", "eval_languages"])
+STAGE.add("--scores-dir", required=True, help="folder of per-RM scores JSONL")
+STAGE.add("--matrix", required=True, help="output transfer matrix CSV")
+STAGE.add("--categories", required=True, help="output per-category accuracy CSV")
+STAGE.add("--heatmap", required=True, help="output heatmap PNG")
+STAGE.add("--metrics", required=True, help="output metrics JSON")
 
 
-def main() -> None:
-    p = stage.parser(__doc__)
-    p.add_argument("--scores-dir", required=True, help="folder of per-RM scores JSONL")
-    p.add_argument("--matrix", required=True, help="output transfer matrix CSV")
-    p.add_argument("--categories", required=True, help="output per-category accuracy CSV")
-    p.add_argument("--heatmap", required=True, help="output heatmap PNG")
-    p.add_argument("--metrics", required=True, help="output metrics JSON")
-    args = p.parse_args()
+def main(ctx: StageContext) -> str:
+    from xlrm.evaluation.bootstrap import confidence_label
+    from xlrm.evaluation.heatmap import heatmap
+    from xlrm.evaluation.transfer import ci_csv_path, read_scores, transfer_results
 
-    from xlrm.config import read_params, section_of, to_dict
-    from xlrm.tracking import log_metrics, stage_run
-    from xlrm.transfer import TransferConfig, run_transfer
-
-    params = read_params(args.params)
-    cfg = section_of(TransferConfig, params, "transfer", args.params)
+    args, cfg = ctx.args, ctx["transfer"]
     # Exactly the RMs and languages the params list: scores that an earlier run left for an
     # RM or language since removed from params stay out of the matrix.
-    rms = ["base", *params["rm_languages"]]
-    languages = list(params["eval_languages"])
-    with stage_run("transfer", params={"transfer": to_dict(cfg), "rm_languages": rms[1:],
-                                       "eval_languages": languages}) as mlflow:
-        metrics = run_transfer(cfg, args.scores_dir, matrix_csv=args.matrix,
-                               categories_csv=args.categories, heatmap_png=args.heatmap,
-                               metrics_json=args.metrics, rms=rms, languages=languages)
-        log_metrics(metrics, "transfer")
-        for path in (args.matrix, args.categories, args.heatmap, args.metrics):
-            mlflow.log_artifact(path)
-    h = metrics["headline"]["mean"]
-    print(f"English RM minus target-language RM: {h['diff']:+.3f} "
-          f"(95% CI {h['ci_low']:+.3f} to {h['ci_high']:+.3f}) -> {args.metrics}, {args.heatmap}")
+    scores = read_scores(args.scores_dir, ["base", *ctx["rm_languages"]], ctx["eval_languages"])
+    result = transfer_results(cfg, scores)
+    with ctx.out_file(args.matrix) as tmp:
+        result.matrix.round(6).to_csv(tmp, index_label="rm")
+    with ctx.out_file(ci_csv_path(args.matrix)) as tmp:
+        result.ci.round(6).to_csv(tmp, index=False)
+    with ctx.out_file(args.categories) as tmp:
+        result.categories.round(6).to_csv(tmp, index=False)
+    with ctx.out_file(args.heatmap) as tmp:
+        heatmap(result.matrix, tmp, ci=result.ci)
+    ctx.artifact(args.matrix, args.categories, args.heatmap)
+    ctx.write_json(args.metrics, result.metrics, metrics="transfer")
+
+    if result.no_headline is not None:
+        return f"no headline: {result.no_headline} -> {args.metrics}, {args.heatmap}"
+    h = result.metrics["headline"]["mean"]
+    return (f"{cfg.source_language} RM minus target-language RM: {h['diff']:+.3f} "
+            f"({confidence_label(cfg.confidence)} CI {h['ci_low']:+.3f} to "
+            f"{h['ci_high']:+.3f}) -> {args.metrics}, {args.heatmap}")
 
 
 if __name__ == "__main__":
-    stage.main(main)
+    STAGE.run(main)

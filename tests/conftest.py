@@ -27,7 +27,7 @@ def shared_data(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> Path:
     """A tiny random Llama base model folder made by the base_model stage's core."""
-    from xlrm.models import BaseModelConfig, prepare_base_model
+    from xlrm.base_model import BaseModelConfig, prepare_base_model
 
     out = tmp_path_factory.mktemp("base") / "model"
     prepare_base_model(BaseModelConfig(source="tiny-random"), out)
@@ -46,3 +46,14 @@ def _isolated_mlflow(tmp_path, monkeypatch):
     """Every test logs to its own throwaway MLflow store."""
     if "MLFLOW_TRACKING_URI" not in os.environ:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+# ---- the one fake OpenAI-compatible server (tests/fake_openai.py; owner: judges, H2)
+from fake_openai import fake_openai_factory  # noqa: E402
+
+
+@pytest.fixture
+def fake_openai():
+    """A factory of local OpenAI-compatible servers, stopped after the test (see
+    tests/fake_openai.py): ``srv = fake_openai(handler | replies=..., require_key=...)``."""
+    yield from fake_openai_factory()

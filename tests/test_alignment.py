@@ -1,9 +1,11 @@
-"""Tests for xlrm.alignment's DPO core: training on a tiny random policy, and the
-dataset-fingerprint shortcut it trains under."""
+"""Tests for the alignment half: the DPO core (training on a tiny random policy, and the
+dataset-fingerprint shortcut it trains under) and the summary's run reader."""
 
 from __future__ import annotations
 
-from xlrm.alignment import TrainDPOConfig, random_dataset_fingerprints, train_dpo
+from xlrm.alignment.config import TrainDPOConfig
+from xlrm.alignment.dpo import random_dataset_fingerprints, train_dpo
+from xlrm.sections import load_config
 
 
 class CountsPickling:
@@ -44,16 +46,21 @@ def test_train_dpo_lora_on_tiny_policy_lowers_the_loss(tiny_base, tmp_path):
     pairs = [{"prompt": [{"role": "user", "content": f"Name a colour, please ({i})."}],
               "chosen": "Blue is a colour.", "rejected": "I will not answer that."}
              for i in range(8)]
-    cfg = TrainDPOConfig.from_section({
+    cfg = load_config(TrainDPOConfig, {
         "learning_rate": 5e-3, "num_train_epochs": 4, "per_device_train_batch_size": 4,
         "max_length": 64, "beta": 0.1, "precompute_ref_log_probs": True,
-        "lora": {"r": 4, "lora_alpha": 8}})
+        "lora": {"r": 4, "lora_alpha": 8}}, "train_dpo")
     out = tmp_path / "dpo"
     stats = train_dpo(tiny_base, pairs, out, cfg, scratch_dir=tmp_path / "scratch", seed=0)
     assert stats["pairs"] == 8 and stats["train_steps"] == 8
     assert stats["last_loss"] < stats["first_loss"]
     assert stats["rewards_margins"] > 0
     assert (out / "adapter_config.json").exists()
+    from xlrm.tracking import EFFECTIVE
+
+    effective = EFFECTIVE["train_dpo"]  # what TRL received: section, seed, xlrm defaults
+    assert effective["beta"] == 0.1 and effective["seed"] == 0
+    assert effective["precompute_ref_log_probs"] is True and effective["save_strategy"] == "no"
 
 
 def test_read_alpaca_runs_takes_exactly_the_listed_runs(tmp_path):
@@ -61,7 +68,7 @@ def test_read_alpaca_runs_takes_exactly_the_listed_runs(tmp_path):
 
     import pytest
 
-    from xlrm.alignment import ALPACA_METRICS, read_alpaca_runs
+    from xlrm.alignment.summary import ALPACA_METRICS, read_alpaca_runs
     from xlrm.errors import DataError
 
     def write(name, prefs):
@@ -79,3 +86,48 @@ def test_read_alpaca_runs_takes_exactly_the_listed_runs(tmp_path):
         prefs[("ko", "english", 0)]["1"]  # no preference -> NaN
     with pytest.raises(DataError, match=r"ko__english__2\.json.*run its eval_alpaca stage"):
         read_alpaca_runs(tmp_path, ["ko"], [2])
+
+
+def test_label_loads_each_labellers_rm_and_pairs_best_with_worst(tiny_base, tmp_path):
+    import json
+
+    from xlrm.alignment.config import LabelConfig
+    from xlrm.alignment.label import LABELLERS, label, load_labelling_rms
+    from xlrm.data.instructions import read_prompts
+    from xlrm.modeling import load_seqcls, load_tokenizer
+
+    for lang, seed in (("en", 0), ("ko", 1)):  # two different random score heads
+        load_seqcls(tiny_base, seed=seed).save_pretrained(tmp_path / "rm" / lang)
+    instructions = tmp_path / "ko.train.jsonl"
+    instructions.write_text("".join(
+        json.dumps({"id": f"p{i}", "language": "ko",
+                    "messages": [{"role": "user", "content": f"Question {i}?"}]}) + "\n"
+        for i in range(3)))
+    prompts = read_prompts(instructions)
+    assert list(prompts) == ["p0", "p1", "p2"] and prompts["p1"][0]["content"] == "Question 1?"
+    samples = [{"prompt_id": f"p{i}", "sample": k, "text": f"Answer {k} " * (k + 1)}
+               for i in range(3) for k in range(3)]
+    cfg = load_config(LabelConfig, {"max_length": 128, "token_budget": 512, "device": "cpu"},
+                      "label")
+    rms = load_labelling_rms(tmp_path / "rm", tiny_base, "ko", "en", cfg)
+    assert set(rms) == set(LABELLERS) and not rms["english"].training
+    pairs, stats = label(samples, prompts, rms, load_tokenizer(tiny_base), "ko", cfg)
+    assert stats["prompts"] == 3 and stats["samples"] == 9 and 0.0 <= stats["agreement"] <= 1.0
+    for name in LABELLERS:
+        assert stats[name]["pairs"] == len(pairs[name]) == 3
+        assert all(p["chosen"] != p["rejected"] and p["prompt"] == prompts[p["id"]]
+                   for p in pairs[name])
+
+
+def test_alignment_sections_refuse_out_of_range_values():
+    import pytest
+
+    from xlrm.alignment.config import AlignmentConfig, LabelConfig, TrainDPOConfig
+    from xlrm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"params.yaml: alignment.*confidence"):
+        load_config(AlignmentConfig, {"confidence": 1.5}, "params.yaml: alignment")
+    with pytest.raises(ConfigError, match=r"params.yaml: label.*token_budget"):
+        load_config(LabelConfig, {"token_budget": 0}, "params.yaml: label")
+    with pytest.raises(ConfigError, match=r"train_dpo.*trainable_layers"):
+        load_config(TrainDPOConfig, {"trainable_layers": 0}, "params.yaml: train_dpo")

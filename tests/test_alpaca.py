@@ -6,43 +6,29 @@ import csv
 import json
 import logging
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_data
+from fake_openai import chat_reply, token_logprobs, user_message
 
-from xlrm.alpaca import (
-    JUDGES,
-    HFJudge,
-    JudgeConfig,
-    JudgeError,
-    OpenAIJudge,
-    RMJudge,
-    fit_length_glm,
-    judge_messages,
-    language_fidelity,
-    length_controlled_minimal,
-    make_judge,
-    model_shown_first,
-    parse_label,
-    summarize,
-    win_rate_metrics,
-)
 from xlrm.errors import ConfigError
+from xlrm.judges.base import JUDGES, JudgeError, make_judge
+from xlrm.judges.config import JudgeConfig
+from xlrm.judges.hf import HFJudge
+from xlrm.judges.openai import OpenAIJudge
+from xlrm.judges.prompts import judge_messages, model_shown_first, parse_label
+from xlrm.judges.rm import RMJudge
 from xlrm.langid import LanguageChecker
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-ALPACA = SHARED_DATA / "alpaca-eval"
-
+from xlrm.sections import load_config
+from xlrm.tracking import EFFECTIVE
+from xlrm.winrate import (fit_length_glm, language_fidelity, length_controlled_minimal,
+                          summarize, win_rate_metrics)
 
 def _alpaca(*parts: str) -> Path:
-    path = ALPACA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared third-party test data sits beside the repo "
-                    "only in the project's workplace)")
-    return path
+    """A file of the AlpacaEval results under ../shared/data (skips when absent)."""
+    return shared_data("alpaca-eval", *parts)
 
 
 def _leaderboard_row(name: str) -> dict[str, str]:
@@ -167,22 +153,25 @@ def test_language_fidelity():
 # =========================================================================== config, prompt
 
 
+def _judge_cfg(data: dict) -> JudgeConfig:
+    return load_config(JudgeConfig, data, "eval_alpaca.judge")
+
+
 def test_judge_config_and_registry():
     assert set(JUDGES) == {"openai", "hf", "rm"}
-    cfg = JudgeConfig.from_dict({"kind": "openai", "model": "judge", "seed": 3,
-                                 "temperature": 0, "max_input_tokens": None})
+    cfg = _judge_cfg({"kind": "openai", "model": "judge", "seed": 3,
+                      "temperature": 0, "max_input_tokens": None})
     assert cfg.seed == 3 and isinstance(cfg.temperature, float)
-    with pytest.raises(ConfigError, match="unknown key"):
-        JudgeConfig.from_dict({"kind": "openai", "modle": "x"})
+    with pytest.raises(ConfigError, match="eval_alpaca.judge: unknown key"):
+        _judge_cfg({"kind": "openai", "modle": "x"})
     with pytest.raises(ConfigError, match="must be one of"):
-        JudgeConfig.from_dict({"kind": "gpt"})
+        _judge_cfg({"kind": "gpt"})
     with pytest.raises(ConfigError, match="output_b"):
-        JudgeConfig.from_dict({"kind": "hf", "prompt_template": "{instruction} {output_a}"})
+        _judge_cfg({"kind": "hf", "prompt_template": "{instruction} {output_a}"})
     with pytest.raises(ConfigError, match="unknown or malformed field"):
-        JudgeConfig.from_dict({"kind": "hf",
-                               "prompt_template": "{instruction} {output_a} {output_b} {lang}"})
+        _judge_cfg({"kind": "hf", "prompt_template": "{instruction} {output_a} {output_b} {lang}"})
     with pytest.raises(ConfigError, match="top_logprobs"):
-        JudgeConfig.from_dict({"kind": "openai", "top_logprobs": 50})
+        _judge_cfg({"kind": "openai", "top_logprobs": 50})
     with pytest.raises(ConfigError, match="model is empty"):
         make_judge(JudgeConfig(kind="openai"))
 
@@ -211,89 +200,40 @@ SECRET = "sk-judge-SECRET-424242"
 MARKER = "PINEAPPLE"
 
 
-class _JudgeServer:
-    """A local OpenAI-compatible judge that prefers the output containing MARKER.
+def _judge_handler(mode: str = "logprobs", preferred: list[str] | None = None):
+    """A fake OpenAI-compatible judge (tests/fake_openai.py) that prefers the output
+    containing MARKER, recording the preferred label in ``preferred``.
 
     ``mode``: ``logprobs`` (top_logprobs with P(preferred) = 0.8), ``text`` (only the
     label as text), ``text-noise`` (an unparseable reply), ``no-labels`` (logprobs without
     either label, text label as fallback).
     """
 
-    def __init__(self, mode: str = "logprobs", require_key: str | None = None):
-        self.mode = mode
-        self.require_key = require_key
-        self.requests: list[dict] = []
-        self.auth: list[str | None] = []
-        self.preferred: list[str] = []
-        self.fail_first = 0
-        outer = self
+    def handle(body: dict) -> dict:
+        part_a, _ = user_message(body).split("\n\nResponse B:\n", 1)
+        label = "A" if MARKER in part_a.split("Response A:\n", 1)[1] else "B"
+        other = "B" if label == "A" else "A"
+        if preferred is not None:
+            preferred.append(label)
+        if mode == "logprobs":
+            assert body["logprobs"] is True and body["top_logprobs"] == 5
+            return chat_reply(label, finish_reason="length", logprobs=token_logprobs(
+                [(label, 0.7), (" " + label, 0.1), (other, 0.2), ("The", 1e-4)]))
+        if mode == "no-labels":
+            return chat_reply(f"Response {label}", finish_reason="length", logprobs={
+                "content": [{"token": "Response", "logprob": -0.1, "top_logprobs": []}]})
+        if mode == "text-noise":
+            return chat_reply("I cannot decide between them.", finish_reason="length")
+        return chat_reply(label, finish_reason="length")
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                auth = self.headers.get("Authorization")
-                outer.requests.append(body)
-                outer.auth.append(auth)
-                if self.path != "/v1/chat/completions":
-                    return self._send(404, {"error": "not found"})
-                if outer.require_key and auth != f"Bearer {outer.require_key}":
-                    return self._send(401, {"error": f"invalid credential {auth}"})
-                if outer.fail_first > 0:
-                    outer.fail_first -= 1
-                    return self._send(503, {"error": "busy"})
-                user = body["messages"][-1]["content"]
-                part_a, part_b = user.split("\n\nResponse B:\n", 1)
-                label = "A" if MARKER in part_a.split("Response A:\n", 1)[1] else "B"
-                other = "B" if label == "A" else "A"
-                outer.preferred.append(label)
-                choice = {"index": 0, "finish_reason": "length",
-                          "message": {"role": "assistant", "content": label}}
-                if outer.mode == "logprobs":
-                    assert body["logprobs"] is True and body["top_logprobs"] == 5
-                    top = [{"token": label, "logprob": math.log(0.7)},
-                           {"token": " " + label, "logprob": math.log(0.1)},
-                           {"token": other, "logprob": math.log(0.2)},
-                           {"token": "The", "logprob": math.log(1e-4)}]
-                    choice["logprobs"] = {"content": [{"token": label,
-                                                       "logprob": math.log(0.7),
-                                                       "top_logprobs": top}]}
-                elif outer.mode == "no-labels":
-                    choice["logprobs"] = {"content": [{"token": "Response", "logprob": -0.1,
-                                                       "top_logprobs": []}]}
-                    choice["message"]["content"] = f"Response {label}"
-                elif outer.mode == "text-noise":
-                    choice["message"]["content"] = "I cannot decide between them."
-                return self._send(200, {"choices": [choice]})
-
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return handle
 
 
 def _oa_cfg(url: str, **kw) -> JudgeConfig:
     base = {"kind": "openai", "base_url": url, "model": "tiny-judge",
             "api_key_env": "XLRM_TEST_JUDGE_KEY", "backoff_s": 0.01, "max_retries": 2,
             "concurrency": 4, "timeout_s": 10}
-    return JudgeConfig.from_dict({**base, **kw})
+    return _judge_cfg({**base, **kw})
 
 
 def _items(n: int = 16) -> tuple[list[str], list[str], list[str], list[bool]]:
@@ -306,7 +246,7 @@ def _items(n: int = 16) -> tuple[list[str], list[str], list[str], list[bool]]:
     return ins, outs, refs, model_wins
 
 
-def test_openai_judge_logprobs_undo_the_order(monkeypatch, caplog):
+def test_openai_judge_logprobs_undo_the_order(monkeypatch, caplog, fake_openai):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("XLRM_TEST_JUDGE_KEY", SECRET)
     ins, outs, refs, model_wins = _items()
@@ -314,13 +254,14 @@ def test_openai_judge_logprobs_undo_the_order(monkeypatch, caplog):
     ins.append("Di hola.")
     outs.append("Hola.")
     refs.append("Hola.  ")
-    with _JudgeServer("logprobs", require_key=SECRET) as srv:
-        srv.fail_first = 1  # one 503, retried
-        judge = make_judge(_oa_cfg(srv.url))
-        assert isinstance(judge, OpenAIJudge)
-        prefs, stats = judge.judge(ins, outs, refs, language="es")
-    assert len(srv.requests) == 16 + 1 and set(srv.auth) == {f"Bearer {SECRET}"}
-    assert set(srv.preferred) == {"A", "B"}  # both orders were used
+    preferred: list[str] = []
+    # one 503 first, retried
+    srv = fake_openai(_judge_handler("logprobs", preferred), require_key=SECRET, fail_first=1)
+    judge = make_judge(_oa_cfg(srv.url))
+    assert isinstance(judge, OpenAIJudge)
+    prefs, stats = judge.judge(ins, outs, refs, language="es")
+    assert srv.count == 16 + 1 and set(srv.auth) == {f"Bearer {SECRET}"}
+    assert set(preferred) == {"A", "B"}  # both orders were used
     firsts = [model_shown_first(i, 0) for i in ins[:16]]
     assert 0 < sum(firsts) < 16
     # P(preferred) = 0.7 + 0.1 (" A" counts as A), P(other) = 0.2
@@ -330,45 +271,49 @@ def test_openai_judge_logprobs_undo_the_order(monkeypatch, caplog):
     assert stats["retries"] == 1 and stats["requests_failed"] == 0 and stats["missing"] == 0
     body = srv.requests[-1]
     assert body["model"] == "tiny-judge" and "Spanish" in body["messages"][1]["content"]
-    assert SECRET not in json.dumps(stats) + caplog.text
+    # the effective configuration names the endpoint and the key's variable, never the key
+    effective = EFFECTIVE["judge.openai"]
+    assert effective["url"] == srv.url + "/chat/completions" and effective["top_logprobs"] == 5
+    assert effective["api_key_env"] == "XLRM_TEST_JUDGE_KEY"
+    assert SECRET not in json.dumps(stats) + json.dumps(effective) + caplog.text
 
 
-def test_openai_judge_text_fallback_and_unparseable(monkeypatch):
+def test_openai_judge_text_fallback_and_unparseable(monkeypatch, fake_openai):
     monkeypatch.delenv("XLRM_TEST_JUDGE_KEY", raising=False)
     ins, outs, refs, model_wins = _items(10)
-    with _JudgeServer("text") as srv:
-        prefs, stats = make_judge(_oa_cfg(srv.url)).judge(ins, outs, refs)
+    srv = fake_openai(_judge_handler("text"))
+    prefs, stats = make_judge(_oa_cfg(srv.url)).judge(ins, outs, refs)
     assert all(a is None for a in srv.auth)  # no key set: no Authorization header
     assert list(prefs) == [2.0 if w else 1.0 for w in model_wins]
     assert stats["from_text"] == 10 and stats["from_logprobs"] == 0
-    with _JudgeServer("no-labels") as srv:
-        prefs, stats = make_judge(_oa_cfg(srv.url)).judge(ins, outs, refs)
+    srv = fake_openai(_judge_handler("no-labels"))
+    prefs, stats = make_judge(_oa_cfg(srv.url)).judge(ins, outs, refs)
     assert list(prefs) == [2.0 if w else 1.0 for w in model_wins]
     assert stats["from_text"] == 10
-    with _JudgeServer("text-noise") as srv:
-        prefs, stats = make_judge(_oa_cfg(srv.url, logprobs=False)).judge(ins, outs, refs)
+    srv = fake_openai(_judge_handler("text-noise"))
+    prefs, stats = make_judge(_oa_cfg(srv.url, logprobs=False)).judge(ins, outs, refs)
     assert "logprobs" not in srv.requests[0]
     assert np.isnan(prefs).all() and stats["unparseable"] == 10 and stats["missing"] == 10
     assert math.isnan(win_rate_metrics(prefs)["win_rate"])
 
 
-def test_openai_judge_never_leaks_key(monkeypatch, caplog):
+def test_openai_judge_never_leaks_key(monkeypatch, caplog, fake_openai):
     caplog.set_level(logging.DEBUG)
     wrong = "sk-wrong-JUDGE-777"
     monkeypatch.setenv("XLRM_TEST_JUDGE_KEY", wrong)
     ins, outs, refs, _ = _items(3)
-    with _JudgeServer(require_key=SECRET) as srv:
-        with pytest.raises(JudgeError) as info:
-            make_judge(_oa_cfg(srv.url)).judge(ins, outs, refs)
+    srv = fake_openai(_judge_handler(), require_key=SECRET)
+    with pytest.raises(JudgeError) as info:
+        make_judge(_oa_cfg(srv.url)).judge(ins, outs, refs)
     assert f"Bearer {wrong}" in srv.auth  # the server did receive it (and echoed it)
     assert "401" in str(info.value)
     for text in (str(info.value), repr(info.value), caplog.text):
         assert wrong not in text
     # nothing listens: every request fails after its retries -> a clear error
-    with _JudgeServer() as srv:
-        dead = srv.url
+    dead = fake_openai(_judge_handler())
+    dead.close()
     with pytest.raises(JudgeError, match="failed"):
-        make_judge(_oa_cfg(dead, max_retries=1)).judge(ins, outs, refs)
+        make_judge(_oa_cfg(dead.url, max_retries=1)).judge(ins, outs, refs)
     assert wrong not in caplog.text
 
 
@@ -379,16 +324,20 @@ def test_hf_judge_on_tiny_model(tiny_base):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from xlrm.reward import load_tokenizer
+    from xlrm.modeling import load_tokenizer
 
     ins, outs, refs, _ = _items(7)
     outs[3] = refs[3]  # identical -> 1.5
-    cfg = JudgeConfig.from_dict({"kind": "hf", "model": str(tiny_base), "batch_size": 3,
-                                 "device": "cpu", "dtype": "float32"})
+    cfg = _judge_cfg({"kind": "hf", "model": str(tiny_base), "batch_size": 3,
+                      "device": "cpu", "dtype": "float32"})
     judge = make_judge(cfg)
     assert isinstance(judge, HFJudge)
     prefs, stats = judge.judge(ins, outs, refs, language="es")
     assert prefs.shape == (7,) and prefs[3] == 1.5 and stats["identical"] == 1
+    effective = EFFECTIVE["judge.hf"]
+    assert (effective["device"], effective["dtype"]) == ("cpu", "float32")
+    assert effective["prompt_template"] == cfg.prompt_template
+    assert effective["label_token_ids"] == judge._label_ids
     assert np.all((prefs >= 1) & (prefs <= 2)) and stats["missing"] == 0
     again, _ = judge.judge(ins, outs, refs, language="es")
     np.testing.assert_array_equal(prefs, again)  # deterministic
@@ -422,7 +371,8 @@ def test_hf_judge_on_tiny_model(tiny_base):
 
 
 def test_rm_judge_is_one_plus_sigmoid_of_the_margin(tiny_base, tmp_path):
-    from xlrm.reward import load_seqcls, load_tokenizer, score_pairs
+    from xlrm.modeling import load_seqcls, load_tokenizer
+    from xlrm.reward.score import score_pairs
 
     ins, outs, refs, _ = _items(5)
     outs[2] = refs[2]
@@ -445,3 +395,5 @@ def test_rm_judge_is_one_plus_sigmoid_of_the_margin(tiny_base, tmp_path):
     from_dir, _ = make_judge(JudgeConfig(kind="rm", model=str(tmp_path / "rm"),
                                          device="cpu")).judge(ins, outs, refs)
     np.testing.assert_allclose(from_dir, prefs, atol=1e-6)
+    effective = EFFECTIVE["judge.rm"]  # dtype "auto" is float32 on the CPU
+    assert (effective["device"], effective["dtype"]) == ("cpu", "float32")

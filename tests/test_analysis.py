@@ -12,15 +12,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlrm.analysis import (AnalyzeEmbeddingsConfig, AnalyzeRepresentationsConfig,
-                           assign_token_languages, compare_norms, embedding_norms,
-                           hidden_states_per_layer, homogeneity_metrics, ks_statistic,
-                           load_input_embeddings, norm_summary, parallel_contexts,
-                           plot_homogeneity_bar, plot_homogeneity_layers,
-                           representation_homogeneity, sigma1_share, sigma1_shares,
-                           token_languages, token_script, wasserstein_1d)
-from xlrm.config import from_dict
+from xlrm.analysis.config import AnalyzeEmbeddingsConfig, AnalyzeRepresentationsConfig
+from xlrm.analysis.embeddings import (compare_norms, embedding_norms, ks_statistic,
+                                      load_input_embeddings, norm_summary, seed_corpus,
+                                      wasserstein_1d)
+from xlrm.analysis.homogeneity import sigma1_share, sigma1_shares
+from xlrm.analysis.plots import plot_homogeneity_bar, plot_homogeneity_layers
+from xlrm.analysis.representations import (hidden_states_per_layer, homogeneity_metrics,
+                                           load_analysis_model, parallel_contexts,
+                                           representation_homogeneity)
+from xlrm.analysis.tokens import assign_token_languages, token_languages, token_script
 from xlrm.errors import ConfigError, MissingResourceError
+from xlrm.sections import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,7 +67,7 @@ def test_sigma1_share_of_random_matrix_is_between_and_centring_option():
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_base):
-    from xlrm.reward import load_seqcls, load_tokenizer
+    from xlrm.modeling import load_seqcls, load_tokenizer
 
     return load_seqcls(tiny_base, seed=0).eval(), load_tokenizer(tiny_base)
 
@@ -141,18 +144,48 @@ def test_homogeneity_metrics_distance_from_base():
 
 
 def test_config_sections_are_typed():
-    cfg = from_dict(AnalyzeRepresentationsConfig, {"pooling": "mean", "contexts": 8}, "t")
+    cfg = load_config(AnalyzeRepresentationsConfig, {"pooling": "mean", "contexts": 8}, "t")
     assert cfg.pooling == "mean" and cfg.text == "prompt+chosen" and cfg.center is False
     with pytest.raises(ConfigError):
-        from_dict(AnalyzeRepresentationsConfig, {"pooling": "first"}, "t")
+        load_config(AnalyzeRepresentationsConfig, {"pooling": "first"}, "t")
     with pytest.raises(ConfigError):
-        from_dict(AnalyzeRepresentationsConfig, {"languages": ["en"]}, "t")
-    emb = from_dict(AnalyzeEmbeddingsConfig, {}, "t")
+        load_config(AnalyzeRepresentationsConfig, {"languages": ["en"]}, "t")
+    emb = load_config(AnalyzeEmbeddingsConfig, {}, "t")
     assert emb.models == ["models/base"] and emb.languages == ["en", "ko", "zh", "es", "it"]
     with pytest.raises(ConfigError):
-        from_dict(AnalyzeEmbeddingsConfig, {"reference_language": "fr"}, "t")
+        load_config(AnalyzeEmbeddingsConfig, {"reference_language": "fr"}, "t")
     with pytest.raises(ConfigError):
-        from_dict(AnalyzeEmbeddingsConfig, {"min_share": 1.5}, "t")
+        load_config(AnalyzeEmbeddingsConfig, {"min_share": 1.5}, "t")
+
+
+
+def test_analysis_model_merges_a_lora_adapter_and_uses_the_base_tokenizer(tiny_base, tmp_path):
+    """An RM folder holding a LoRA adapter (no tokenizer files) is merged over the base
+    (:func:`xlrm.modeling.load_reward_model`) and read with the base's tokenizer."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from xlrm.modeling import load_seqcls
+
+    torch.manual_seed(0)
+    peft = get_peft_model(load_seqcls(tiny_base, seed=0),
+                          LoraConfig(r=2, target_modules=["q_proj", "v_proj"],
+                                     task_type="SEQ_CLS", init_lora_weights=False))
+    peft.save_pretrained(tmp_path / "rm")
+    assert not any((tmp_path / "rm" / f).exists() for f in ("tokenizer.json", "config.json"))
+    cfg = AnalyzeRepresentationsConfig(device="cpu")
+    model, tok = load_analysis_model(tmp_path / "rm", tiny_base, cfg)
+    base, base_tok = load_analysis_model(None, tiny_base, cfg)
+    assert tok.get_vocab() == base_tok.get_vocab()
+    assert not model.training and next(model.parameters()).dtype == torch.float32
+    ids = torch.tensor([tok("hello there")["input_ids"]])
+
+    def last_hidden(m):
+        with torch.inference_mode():
+            return getattr(m, m.base_model_prefix)(input_ids=ids).last_hidden_state
+
+    torch.testing.assert_close(last_hidden(model), last_hidden(peft.eval().merge_and_unload()))
+    assert not torch.allclose(last_hidden(model), last_hidden(base))
 
 
 # ---------------------------------------------------------------------------- token languages
@@ -215,8 +248,7 @@ def test_token_languages_by_script_and_by_corpus(word_tokenizer):
 
 
 def test_tiny_bpe_tokens_of_hangul_and_han_go_by_script(tiny_base):
-    from xlrm.analysis import seed_corpus
-    from xlrm.reward import load_tokenizer
+    from xlrm.modeling import load_tokenizer
 
     tok = load_tokenizer(tiny_base)
     table = assign_token_languages(tok, seed_corpus(["en", "es", "ko", "zh"], 4),
@@ -270,8 +302,6 @@ def test_embedding_norms_on_tiny_model(tiny_base):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from xlrm.analysis import seed_corpus
-
     tokens, summary = embedding_norms(tiny_base, seed_corpus(["en", "es", "ko"], 4),
                                       languages=["en", "es", "ko"], min_count=3,
                                       max_tokens_per_language=10)
@@ -301,15 +331,16 @@ def workspace(tiny_base, seed_rows, tmp_path_factory):
     from xlrm import languages as langs
     from xlrm.data.loaders import to_mrewardbench_rows
     from xlrm.io import write_jsonl
-    from xlrm.reward import TrainRMConfig, train_reward_model
+    from xlrm.reward.config import TrainRMConfig
+    from xlrm.reward.train import train_reward_model
 
     root = tmp_path_factory.mktemp("analysis")
     for lang, rows in _eval_sets(seed_rows).items():
         write_jsonl(root / "eval" / f"{langs.flores(lang)}.jsonl", to_mrewardbench_rows(rows))
     en = [r for r in seed_rows if r["language"] == "en"][:8]
-    cfg = TrainRMConfig.from_section({"learning_rate": 5e-3, "num_train_epochs": 1,
+    cfg = load_config(TrainRMConfig, {"learning_rate": 5e-3, "num_train_epochs": 1,
                                       "per_device_train_batch_size": 4, "max_length": 512,
-                                      "report_to": "none"})
+                                      "report_to": "none"}, "train_rm")
     train_reward_model(tiny_base, en, root / "rm" / "en", cfg, scratch_dir=root / "scratch")
     params = {
         "eval_languages": ["en", "es", "ko"], "rm_languages": ["en"],
@@ -332,6 +363,18 @@ def _run_stage(script: str, args: list[str], monkeypatch, root: Path) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     monkeypatch.setattr(sys, "argv", [script, *args])
     runpy.run_path(str(REPO / "stages" / script), run_name="__main__")
+
+
+def _last_run(root: Path, stage: str):
+    """The latest MLflow run of ``stage`` in the workspace's store."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("xlrm")
+    runs = client.search_runs([exp.experiment_id], f"tags.`xlrm.stage` = '{stage}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    assert runs, f"no MLflow run of {stage}"
+    return runs[0]
 
 
 def test_analyze_representations_stage(workspace, tiny_base, monkeypatch):
@@ -358,6 +401,12 @@ def test_analyze_representations_stage(workspace, tiny_base, monkeypatch):
     assert (out / "again_layers.png").read_bytes() == (out / "plots/layers.png").read_bytes()
     assert (out / "again_bar.png").read_bytes() == (out / "plots/bar.png").read_bytes()
     assert not list(out.rglob("*.tmp"))
+    run = _last_run(workspace, "analyze_representations")
+    assert run.data.metrics["repr.bar_layer"] == 2
+    assert run.data.metrics["repr.rm.en.distance_from_base"] == pytest.approx(
+        rm["distance_from_base"])
+    assert run.data.params["analyze_representations.contexts"] == "6"
+    assert {"rm_languages", "eval_languages"} <= set(run.data.params)
 
 
 def test_analyze_embeddings_stage(workspace, tiny_base, monkeypatch):
@@ -375,6 +424,8 @@ def test_analyze_embeddings_stage(workspace, tiny_base, monkeypatch):
     tokens = pd.read_csv(out / "results/tok.csv")
     assert len(tokens) == stats["n"].sum()
     png = (out / "plots/emb.png").read_bytes()
+    metric_names = _last_run(workspace, "analyze_embeddings").data.metrics
+    assert metric_names[f"emb.{tiny_base}.ko.ks"] == pytest.approx(per_lang["ko"]["ks"])
     _run_stage("analyze_embeddings.py", args, monkeypatch, workspace)
     assert (out / "plots/emb.png").read_bytes() == png
 

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from xlrm.errors import MissingResourceError
-from xlrm.models import BaseModelConfig, build_tiny_tokenizer, prepare_base_model
+from xlrm.base_model import BaseModelConfig, prepare_base_model
+from xlrm.tiny import build_tiny_tokenizer
 
 
 def test_tiny_tokenizer_round_trips_every_script():
@@ -53,3 +54,36 @@ def test_unknown_hub_model_offline_names_the_model(tmp_path, monkeypatch):
     with pytest.raises(MissingResourceError, match="no-such-org/no-such-model"):
         prepare_base_model(BaseModelConfig(source="no-such-org/no-such-model"), tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+def test_policy_model_stage_loads_the_section_named_by_its_argument(tmp_path, capsys):
+    """`base_model.py --section policy_model` reads policy_model, not base_model."""
+    import importlib.util
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    from xlrm.tracking import tracking_uri
+
+    script = Path(__file__).resolve().parents[1] / "stages" / "base_model.py"
+    spec = importlib.util.spec_from_file_location("stage_base_model", script)
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    params = tmp_path / "params.yaml"
+    params.write_text(json.dumps({
+        "base_model": {"source": "no-such-org/no-such-model"},
+        "policy_model": {"source": "tiny-random", "tiny": {"architecture": "qwen2"}}}),
+        encoding="utf-8")
+    out = tmp_path / "policy"
+    stage.STAGE.run(stage.main, ["--params", str(params), "--section", "policy_model",
+                                 "--out", str(out)])
+    assert "Qwen2ForCausalLM" in capsys.readouterr().out
+    info = json.loads((out / "xlrm_base.json").read_text())
+    assert info["source"] == "tiny-random" and info["architecture"] == "Qwen2ForCausalLM"
+    client = MlflowClient(tracking_uri())
+    [run] = client.search_runs([client.get_experiment_by_name("xlrm").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["policy_model.tiny.architecture"] == "qwen2"
+    assert run.data.metrics["parameters"] == info["parameters"]
+    assert run.data.tags["base.added"] == "nothing"
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"xlrm_base.json"}

@@ -18,7 +18,8 @@ import benchlib as B  # noqa: E402
 
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_reward_bench_loop_matches_score_pairs(tiny_base, seed_rows, side):
-    from xlrm.reward import load_seqcls, load_tokenizer, score_pairs
+    from xlrm.modeling import load_seqcls, load_tokenizer
+    from xlrm.reward.score import score_pairs
 
     tok = load_tokenizer(tiny_base)
     model = load_seqcls(tiny_base, seed=0).eval()
@@ -33,9 +34,10 @@ def test_reward_bench_loop_matches_score_pairs(tiny_base, seed_rows, side):
 
 
 def test_batched_generation_matches_the_per_prompt_loop(tiny_base, seed_rows):
-    from xlrm.generation import load_policy
+    from xlrm.modeling import load_causal, load_tokenizer
 
-    model, tok = load_policy(tiny_base, dtype="float32", device="cpu")
+    model = load_causal(tiny_base, dtype="float32", device="cpu")
+    tok = load_tokenizer(tiny_base)
     prompts = [r["prompt"] for r in seed_rows[:6]]
     xt, xids, xn = B.xlrm_generate(model, tok, prompts, max_new_tokens=6, token_budget=512)
     bt, bids = B.per_prompt_generate(model, tok, prompts, max_new_tokens=6)
@@ -54,6 +56,7 @@ def test_cli_quick_defaults_and_stage_table():
     assert all("${" not in d for s in specs for d in s["deps"])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_peak_rss_script_reports_and_keeps_the_exit_code():
     r = subprocess.run([str(BENCH / "peak_rss.sh"), sys.executable, "-c",
@@ -65,10 +68,11 @@ def test_peak_rss_script_reports_and_keeps_the_exit_code():
 
 
 def test_training_part_measures_the_trainer_train_rm_builds(tiny_base, seed_rows, tmp_path):
-    from xlrm.reward import TrainRMConfig
+    from xlrm.reward.config import TrainRMConfig
+    from xlrm.sections import load_config
 
-    cfg = TrainRMConfig.from_section({"per_device_train_batch_size": 4, "max_length": 512,
-                                      "train_sampling_strategy": "group_by_length"})
+    cfg = load_config(TrainRMConfig, {"per_device_train_batch_size": 4, "max_length": 512,
+                                      "train_sampling_strategy": "group_by_length"}, "train_rm")
     pads = {}
     for mode in ("separate", "joint"):
         trainer, stats = B.rm_trainer(tiny_base, seed_rows, cfg, strategy="group_by_length",

@@ -2,9 +2,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from xlrm.config import from_dict, load_section
+from xlrm.config import from_dict
 from xlrm.errors import ConfigError
-from xlrm.reward import TrainRMConfig
+from xlrm.sections import SECTIONS, TOP_LEVEL, config_class, dump, load_config, load_section
 
 
 @dataclass
@@ -37,49 +37,38 @@ def test_types_are_checked_and_yaml_exponents_coerced():
 def test_load_section_names_the_file(tmp_path):
     p = tmp_path / "params.yaml"
     p.write_text("other: {}\n")
-    with pytest.raises(ConfigError, match="no section 'sec'"):
-        load_section(Section, "sec", p)
+    with pytest.raises(ConfigError, match=f"{p}: no section 'transfer'"):
+        load_section("transfer", p)
+    p.write_text("transfer: {bootstrap_resamples: many}\n")
+    with pytest.raises(ConfigError, match=f"{p}: transfer.bootstrap_resamples: expected an integer"):
+        load_section("transfer", p)
 
 
 def test_train_rm_section_takes_reward_config_fields_and_rejects_others():
-    cfg = TrainRMConfig.from_section({"learning_rate": "2e-5", "num_train_epochs": 1,
-                                      "lora": {"r": 4}, "truncation": "left"})
+    cls = config_class("train_rm")
+    cfg = load_config(cls, {"learning_rate": "2e-5", "num_train_epochs": 1,
+                            "lora": {"r": 4}, "truncation": "left"}, "train_rm")
     assert cfg.reward_config["learning_rate"] == 2e-5
     assert cfg.extras.lora.r == 4 and cfg.extras.truncation == "left"
+    assert dump(cfg)["learning_rate"] == 2e-5 and dump(cfg)["lora"]["r"] == 4
     with pytest.raises(ConfigError, match="unknown key.*learnig_rate"):
-        TrainRMConfig.from_section({"learnig_rate": 1})
+        load_config(cls, {"learnig_rate": 1}, "train_rm")
     with pytest.raises(ConfigError, match="output_dir"):
-        TrainRMConfig.from_section({"output_dir": "x"})
+        load_config(cls, {"output_dir": "x"}, "train_rm")
 
 
-def _section_loaders() -> dict:
-    """params section -> a function that loads it into its typed config (as its stage does)."""
-    from xlrm.alignment import (AlignmentConfig, EvalAlpacaConfig, LabelConfig,
-                                TrainDPOConfig)
-    from xlrm.analysis import AnalyzeEmbeddingsConfig, AnalyzeRepresentationsConfig
-    from xlrm.data.instructions import InstructionsConfig
-    from xlrm.data.prepare import EvalDataConfig, PrepareConfig
-    from xlrm.generation import GenerateConfig
-    from xlrm.models import BaseModelConfig
-    from xlrm.offshelf import EvalOffshelfConfig
-    from xlrm.report import ReportConfig
-    from xlrm.rm_eval import EvalRMConfig
-    from xlrm.transfer import TransferConfig
-    from xlrm.translation import TranslateConfig
+@pytest.mark.slow
+def test_config_modules_are_light():
+    """A stage checks its params before paying for torch: no config module imports it."""
+    import subprocess
+    import sys
 
-    typed = {"base_model": BaseModelConfig, "policy_model": BaseModelConfig,
-             "prepare": PrepareConfig, "eval_data": EvalDataConfig,
-             "translate": TranslateConfig, "eval_rm": EvalRMConfig, "transfer": TransferConfig,
-             "instructions": InstructionsConfig, "generate": GenerateConfig,
-             "label": LabelConfig, "eval_alpaca": EvalAlpacaConfig, "alignment": AlignmentConfig,
-             "analyze_representations": AnalyzeRepresentationsConfig,
-             "analyze_embeddings": AnalyzeEmbeddingsConfig,
-             "eval_offshelf": EvalOffshelfConfig, "report": ReportConfig}
-    loaders = {k: (lambda data, where, cls=cls: from_dict(cls, data, where))
-               for k, cls in typed.items()}
-    loaders["train_rm"] = TrainRMConfig.from_section
-    loaders["train_dpo"] = TrainDPOConfig.from_section
-    return loaders
+    modules = sorted({entry.split(":")[0] for entry in SECTIONS.values()})
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules)
+            + "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'mlflow') "
+              "if m in sys.modules]\nprint(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"config modules import {out.stdout.strip()}"
 
 
 def _declared_params(dvc_yaml) -> set[str]:
@@ -100,16 +89,15 @@ def test_every_preset_holds_every_declared_section_and_each_loads():
 
     root = Path(__file__).resolve().parents[1]
     declared = _declared_params(root / "dvc.yaml")
-    loaders = _section_loaders()
-    lists = {"languages", "rm_languages", "eval_languages", "alignment_languages", "dpo_seeds"}
-    known = set(loaders) | lists  # dpo_seeds is only interpolated into the DPO matrix
-    assert declared <= known and set(loaders) <= declared, declared ^ known
+    lists = set(TOP_LEVEL)
+    known = set(SECTIONS) | lists
+    assert declared <= known and set(SECTIONS) <= declared, declared ^ known
     presets = sorted((root / "presets").glob("*.yaml")) + [root / "params.yaml"]
     assert {p.stem for p in presets} >= {"tiny", "default", "paper", "params"}
     for path in presets:
         params = read_params(path)
         assert set(params) == known, (path.name, set(params) ^ known)
-        for key, load in loaders.items():
-            load(params[key], f"{path.name}: {key}")
+        for key in SECTIONS:
+            load_config(config_class(key), params[key], f"{path.name}: {key}")
         for key in lists:
             assert isinstance(params[key], list) and params[key], (path, key)

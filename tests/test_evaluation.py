@@ -1,4 +1,5 @@
-"""Tests for xlrm.evaluation: scoring rules, transfer matrix, bootstrap and heatmap."""
+"""xlrm.evaluation's scoring rules (weights, accuracy per subset, category and language) and
+the transfer matrix."""
 
 from __future__ import annotations
 
@@ -9,30 +10,12 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+from score_tables import rows, synthetic, table
 
-from xlrm import evaluation as ev
 from xlrm.errors import DataError
-from xlrm.evaluation import (MREWARDBENCH_WEIGHTS, accuracy_report, accuracy_table,
-                             bootstrap_ci, bootstrap_language_scores, correct, headline,
-                             heatmap, transfer_matrix)
+from xlrm.evaluation.accuracy import accuracy_report, accuracy_table, correct, transfer_matrix
+from xlrm.evaluation.weights import MREWARDBENCH_WEIGHTS
 from xlrm.schema import CATEGORIES
-
-
-def rows(rm, language, subset, pairs, category=None, head=None, start=0):
-    """Rows for one (rm, language, subset) from [(chosen, rejected), ...]."""
-    out = []
-    for i, (c, r) in enumerate(pairs, start=start):
-        row = {"rm": rm, "id": f"{subset}-{i}", "language": language, "subset": subset,
-               "category": category or MREWARDBENCH_WEIGHTS[subset][0],
-               "chosen_score": c, "rejected_score": r}
-        if head is not None:
-            row["head"] = head
-        out.append(row)
-    return out
-
-
-def table(*parts):
-    return pd.DataFrame([r for p in parts for r in p])
 
 
 # ------------------------------------------------------------------ weights and the rule
@@ -266,24 +249,6 @@ def test_agrees_with_independent_implementation_on_random_ties():
 
 # ------------------------------------------------------------------ transfer matrix
 
-def synthetic(rms=("en", "ko", "zh"), langs=("en", "ko", "zh"), n_per_subset=40, seed=0,
-              skill=None, subsets=("mt-bench-hard", "llmbar-natural", "donotanswer",
-                                   "alpacaeval-easy", "hep-go")):
-    """Random scores; ``skill[rm]`` shifts the chosen score up."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for rm in rms:
-        for lang in langs:
-            for subset in subsets:
-                n = n_per_subset
-                frames.append(pd.DataFrame({
-                    "rm": rm, "id": [f"{subset}-{i}" for i in range(n)], "language": lang,
-                    "subset": subset, "category": MREWARDBENCH_WEIGHTS[subset][0],
-                    "chosen_score": rng.normal((skill or {}).get(rm, 0.0), 1.0, n),
-                    "rejected_score": rng.normal(0.0, 1.0, n)}))
-    return pd.concat(frames, ignore_index=True)
-
-
 def test_transfer_matrix_shape_and_labels():
     df = synthetic(rms=("en", "ko", "multi"), langs=("en", "ko", "zh", "es"))
     mat = transfer_matrix(df)
@@ -300,156 +265,3 @@ def test_transfer_matrix_shape_and_labels():
     # an RM not evaluated on a language leaves a NaN cell
     partial = transfer_matrix(df[~((df["rm"] == "ko") & (df["language"] == "es"))])
     assert math.isnan(partial.loc["ko", "es"])
-
-
-# ------------------------------------------------------------------ bootstrap
-
-def test_resample_counts_preserve_stratum_size():
-    w = ev._resample_counts(np.random.default_rng(0), 7, 50)
-    assert w.shape == (50, 7)
-    assert (w.sum(axis=1) == 7).all()
-
-
-def test_bootstrap_replicate_with_all_pairs_once_equals_point(monkeypatch):
-    """With every pair drawn exactly once the bootstrap machinery must reproduce the report
-    (table weights, row weights, missing categories and heads included)."""
-    df = pd.concat([
-        synthetic(rms=("en", "ko"), langs=("en", "ko"), seed=3),
-        table(rows("en", "ko", "seed-math", [(1, 0)] * 3 + [(0, 0)] * 4, category="reasoning")),
-        table(rows("base", "ko", "hep-go", [(1, 0), (0, 1), (1, 1)], head=0),
-              rows("base", "ko", "hep-go", [(1, 0), (2, 1), (0, 1)], head=1),
-              rows("base", "ko", "donotanswer", [(1, 0), (0, 1)], head=0),
-              rows("base", "ko", "donotanswer", [(0, 0), (0, 1)], head=1)),
-    ], ignore_index=True)
-    monkeypatch.setattr(ev, "_resample_counts", lambda rng, n, b: np.ones((b, n)))
-    boot = bootstrap_language_scores(df, n_resamples=3)
-    rep = accuracy_report(df)
-    for (rm, lang), samples in boot.samples.items():
-        assert np.all(np.abs(samples - rep[rm][lang]["score"]) <= 1e-12), (rm, lang)
-
-
-def test_bootstrap_ci_contains_point_and_is_deterministic():
-    df = synthetic(skill={"en": 0.5})
-    a = bootstrap_ci(df, n_resamples=400, seed=7)
-    b = bootstrap_ci(df, n_resamples=400, seed=7)
-    c = bootstrap_ci(df, n_resamples=400, seed=8)
-    pd.testing.assert_frame_equal(a, b)
-    assert not a[["ci_low", "ci_high"]].equals(c[["ci_low", "ci_high"]])
-    assert list(a.columns) == ["rm", "language", "score", "ci_low", "ci_high"]
-    assert len(a) == 9
-    assert ((a["ci_low"] <= a["score"]) & (a["score"] <= a["ci_high"])).all()
-    assert (a["ci_high"] > a["ci_low"]).all()
-    mat = transfer_matrix(df)
-    for r in a.itertuples():
-        assert r.score == mat.loc[r.rm, r.language]
-
-
-def test_bootstrap_ci_narrows_with_more_pairs():
-    small = bootstrap_ci(synthetic(n_per_subset=20, seed=1), n_resamples=300)
-    large = bootstrap_ci(synthetic(n_per_subset=500, seed=1), n_resamples=300)
-    w_small = (small["ci_high"] - small["ci_low"]).mean()
-    w_large = (large["ci_high"] - large["ci_low"]).mean()
-    assert w_large < w_small / 2
-
-
-def test_stratum_draws_do_not_depend_on_other_languages():
-    df = synthetic()
-    one = bootstrap_language_scores(df[df["language"] == "ko"], n_resamples=100, seed=5)
-    all_ = bootstrap_language_scores(df, n_resamples=100, seed=5)
-    np.testing.assert_array_equal(one.samples[("en", "ko")], all_.samples[("en", "ko")])
-
-
-def test_headline_paired_difference_identical_rms_is_exactly_zero():
-    df = synthetic(rms=("en",), langs=("en", "ko", "zh"))
-    copies = [df]
-    for lang in ("ko", "zh"):
-        copies.append(df.assign(rm=lang))   # identical scores to the English RM
-    h = headline(pd.concat(copies, ignore_index=True), n_resamples=200)
-    assert h["targets"] == ["ko", "zh"]
-    for t in ("ko", "zh"):
-        assert h["per_language"][t]["diff"] == 0.0
-        assert h["per_language"][t]["ci_low"] == 0.0 == h["per_language"][t]["ci_high"]
-    assert h["mean"]["diff"] == 0.0
-    assert h["mean"]["ci_low"] == 0.0 == h["mean"]["ci_high"]
-
-
-def test_headline_values_and_ci():
-    df = synthetic(rms=("en", "ko", "zh", "multi"), langs=("en", "ko", "zh"),
-                   n_per_subset=150, skill={"en": 0.8, "ko": 0.2, "zh": 0.2, "multi": 0.5})
-    h = headline(df, n_resamples=300, seed=0)
-    assert h["source"] == "en" and h["targets"] == ["ko", "zh"]
-    mat = transfer_matrix(df)
-    for t in ("ko", "zh"):
-        r = h["per_language"][t]
-        assert r["en_rm"] == mat.loc["en", t] and r["target_rm"] == mat.loc[t, t]
-        assert r["diff"] == pytest.approx(r["en_rm"] - r["target_rm"], abs=1e-15)
-        assert r["ci_low"] <= r["diff"] <= r["ci_high"]
-        assert r["ci_low"] > 0                   # a clear skill gap is detected
-    m = h["mean"]
-    assert m["diff"] == pytest.approx(np.mean([h["per_language"][t]["diff"]
-                                               for t in ("ko", "zh")]), abs=1e-15)
-    assert m["ci_low"] <= m["diff"] <= m["ci_high"]
-    # the mean over two targets is tighter than either target's own interval
-    widths = [h["per_language"][t]["ci_high"] - h["per_language"][t]["ci_low"]
-              for t in ("ko", "zh")]
-    assert m["ci_high"] - m["ci_low"] < max(widths)
-    assert json.loads(json.dumps(h)) == h
-    # explicit targets, and errors
-    assert headline(df, targets=["zh"], n_resamples=50)["targets"] == ["zh"]
-    with pytest.raises(DataError):
-        headline(df, targets=["es"], n_resamples=50)
-    with pytest.raises(DataError):
-        headline(df, source="es", n_resamples=50)
-    # reusing the replicates gives the same answer
-    boot = bootstrap_language_scores(df, n_resamples=300, seed=0)
-    assert headline(df, boot=boot) == h
-
-
-def test_bootstrap_handles_heads():
-    base = pd.concat([synthetic(rms=("base",), langs=("ko",), seed=s).assign(head=s)
-                      for s in range(3)], ignore_index=True)
-    df = pd.concat([base, synthetic(rms=("en", "ko"), langs=("ko",))], ignore_index=True)
-    ci = bootstrap_ci(df, n_resamples=200)
-    row = ci[ci["rm"] == "base"].iloc[0]
-    assert row["score"] == accuracy_report(df)["base"]["ko"]["score"]
-    assert row["ci_low"] <= row["score"] <= row["ci_high"]
-
-
-# ------------------------------------------------------------------ heatmap
-
-def test_heatmap_is_byte_identical_across_calls(tmp_path):
-    df = synthetic(rms=("en", "ko", "multi"))
-    mat = transfer_matrix(df)
-    ci = bootstrap_ci(df, n_resamples=100)
-    p1 = heatmap(mat, tmp_path / "a.png", ci=ci, title="transfer")
-    p2 = heatmap(mat, tmp_path / "sub" / "b.png", ci=ci, title="transfer")
-    b1, b2 = p1.read_bytes(), p2.read_bytes()
-    assert b1[:8] == b"\x89PNG\r\n\x1a\n"
-    assert b1 == b2
-    assert b"Software" not in b1
-    # no CI, and a NaN cell, also work
-    mat.loc["multi", "zh"] = np.nan
-    p3 = heatmap(mat, tmp_path / "c.png")
-    assert p3.read_bytes()[:4] == b"\x89PNG"
-
-
-# ------------------------------------------------------------------ reading score files
-def _write_scores(path, rm, languages):
-    rows = [{"id": f"{lang}-{i}", "rm": rm, "language": lang, "subset": "math-prm",
-             "chosen": 1.0, "rejected": 0.0} for lang in languages for i in range(3)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
-def test_read_scores_takes_only_listed_rms_and_languages(tmp_path):
-    from xlrm.transfer import read_scores
-
-    _write_scores(tmp_path / "base.jsonl", "base", ["en", "ko", "es"])
-    _write_scores(tmp_path / "en.jsonl", "en", ["en", "ko", "es"])
-    _write_scores(tmp_path / "es.jsonl", "es", ["en", "ko", "es"])  # left by an earlier run
-    assert set(read_scores(tmp_path)["rm"]) == {"base", "en", "es"}
-    picked = read_scores(tmp_path, ["base", "en"], ["en", "ko"])
-    assert set(picked["rm"]) == {"base", "en"} and set(picked["language"]) == {"en", "ko"}
-    with pytest.raises(DataError, match=r"ko\.jsonl.*no scores for RM 'ko'"):
-        read_scores(tmp_path, ["base", "ko"])
-    with pytest.raises(DataError, match=r"en\.jsonl.*field 'language'.*not scored on \['zh'\]"):
-        read_scores(tmp_path, ["en"], ["en", "zh"])

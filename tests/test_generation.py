@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from xlrm.config import from_dict
 from xlrm.errors import ConfigError, XlrmError
-from xlrm.generation import (
-    ROW_KEYS, TEST_SLEEP_ENV, GenerateConfig, generate_greedy_texts, generate_to_file,
-    hf_generate_batches, keyed_gumbel, load_policy, render_prompt_ids, row_key, run_fingerprint,
-    stop_token_ids,
-)
+from xlrm.generation.config import GenerateConfig
+from xlrm.generation.hf import generate_greedy_texts, hf_generate_batches
+from xlrm.generation.prompts import render_prompt_ids, stop_token_ids
+from xlrm.generation.resume import ROW_KEYS, TEST_SLEEP_ENV, run_fingerprint
+from xlrm.generation.run import generate_to_file
+from xlrm.generation.sampling import keyed_gumbel, keyed_nucleus_choice, row_key
 from xlrm.io import read_jsonl, write_json, write_jsonl
+from xlrm.sections import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,7 +48,9 @@ def make_prompts(n: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def policy(tiny_base):
-    return load_policy(tiny_base, "float32", "cpu")
+    from xlrm.modeling import load_causal, load_tokenizer
+
+    return load_causal(tiny_base, dtype="float32", device="cpu"), load_tokenizer(tiny_base)
 
 
 def small_cfg(**kw) -> GenerateConfig:
@@ -65,16 +68,16 @@ def keyed(rows: list[dict]) -> dict[tuple[str, int], dict]:
 
 
 def test_config_section_is_typed():
-    cfg = from_dict(GenerateConfig, {"backend": "vllm", "num_samples": 8, "top_p": 1}, "generate")
+    cfg = load_config(GenerateConfig, {"backend": "vllm", "num_samples": 8, "top_p": 1}, "generate")
     assert cfg.backend == "vllm" and cfg.num_samples == 8 and cfg.top_p == 1.0
     with pytest.raises(ConfigError, match="unknown key"):
-        from_dict(GenerateConfig, {"n": 4}, "generate")
+        load_config(GenerateConfig, {"n": 4}, "generate")
     with pytest.raises(ConfigError, match="backend"):
-        from_dict(GenerateConfig, {"backend": "tgi"}, "generate")
+        load_config(GenerateConfig, {"backend": "tgi"}, "generate")
     with pytest.raises(ConfigError, match="top_p"):
-        from_dict(GenerateConfig, {"top_p": 0}, "generate")
+        load_config(GenerateConfig, {"top_p": 0}, "generate")
     with pytest.raises(ConfigError, match="num_samples"):
-        from_dict(GenerateConfig, {"num_samples": 0}, "generate")
+        load_config(GenerateConfig, {"num_samples": 0}, "generate")
 
 
 # ---------------------------------------------------------------------------- greedy
@@ -144,8 +147,6 @@ def test_nucleus_choice_equals_full_vocabulary_gumbel_max(top_p):
     noise over the whole vocabulary picks, also for rows whose nucleus exceeds k."""
     import torch
     from transformers import TopPLogitsWarper
-
-    from xlrm.generation import keyed_nucleus_choice
 
     gen = torch.Generator().manual_seed(0)
     # peaked rows (nucleus of a few tokens) and flat rows (nucleus beyond the 16 candidates)
@@ -247,7 +248,8 @@ def test_config_change_between_runs_starts_over(tiny_base, tmp_path, caplog):
 
 KILL_SCRIPT = """
 import json, sys
-from xlrm.generation import GenerateConfig, generate_to_file
+from xlrm.generation.config import GenerateConfig
+from xlrm.generation.run import generate_to_file
 model_dir, prompts_path, out_path, cfg_json = sys.argv[1:5]
 prompts = json.load(open(prompts_path, encoding="utf-8"))
 generate_to_file(model_dir, prompts, out_path, GenerateConfig(**json.loads(cfg_json)),
@@ -255,6 +257,7 @@ generate_to_file(model_dir, prompts, out_path, GenerateConfig(**json.loads(cfg_j
 """
 
 
+@pytest.mark.slow  # starts a subprocess
 def test_sigkill_then_resume_loses_and_duplicates_nothing(tiny_base, tmp_path):
     prompts = make_prompts(24)
     cfg_kw = dict(num_samples=2, max_new_tokens=6, temperature=0.9, top_p=0.95, seed=3,
@@ -303,6 +306,57 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tiny_base, tmp_path):
     # The resumed run equals an uninterrupted one (per-sample keyed noise; CPU float32).
     generate_to_file(tiny_base, prompts, tmp_path / "ref.jsonl", cfg, language="es")
     assert (tmp_path / "ref.jsonl").read_bytes() == out.read_bytes()
+
+
+# ---------------------------------------------------------------------------- the stage
+
+
+def load_stage(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generate_stage_writes_samples_and_logs_the_effective_settings(tiny_base, tmp_path,
+                                                                       capsys):
+    from mlflow.tracking import MlflowClient
+
+    from xlrm.tracking import EFFECTIVE, tracking_uri
+
+    section = dict(num_samples=2, max_new_tokens=6, temperature=0.9, top_p=0.95, seed=5,
+                   token_budget=256, max_batch=4, device="auto", dtype="auto", flush_every=4)
+    params = tmp_path / "params.yaml"
+    params.write_text(json.dumps({"generate": section}), encoding="utf-8")
+    prompts = make_prompts(3)
+    write_jsonl(tmp_path / "es.train.jsonl", [{**p, "language": "es"} for p in prompts])
+    out = tmp_path / "samples" / "es.jsonl"
+    stage = load_stage("generate")
+    stage.STAGE.run(stage.main, ["--params", str(params), "--lang", "es", "--policy",
+                                 str(tiny_base), "--instructions",
+                                 str(tmp_path / "es.train.jsonl"), "--out", str(out)])
+    assert capsys.readouterr().out.strip().startswith("generate es: 6 samples for 3 prompts")
+    rows = read_jsonl(out)
+    assert len(rows) == 6 and {r["language"] for r in rows} == {"es"}
+    # the same samples as the core called directly with the same section
+    generate_to_file(tiny_base, prompts, tmp_path / "ref.jsonl",
+                     load_config(GenerateConfig, section, "generate"), language="es")
+    assert (tmp_path / "ref.jsonl").read_bytes() == out.read_bytes()
+
+    effective = EFFECTIVE["generate"]
+    assert effective["backend"] == "hf" and effective["sampler"] == "keyed-gumbel"
+    assert effective["device"] == "cpu" and effective["dtype"] == "float32"  # "auto" on CPU
+    assert effective["token_budget"] == 256 and effective["max_batch"] == 4
+    assert effective["stop_token_ids"]
+    client = MlflowClient(tracking_uri())
+    [run] = client.search_runs([client.get_experiment_by_name("xlrm").experiment_id])
+    assert run.info.run_name == "generate@es" and run.info.status == "FINISHED"
+    assert run.data.params["generate.dtype"] == "auto"
+    assert run.data.params["effective.generate.dtype"] == "float32"
+    assert run.data.params["effective.generate.device"] == "cpu"
+    assert run.data.metrics["generate.samples"] == 6
 
 
 # ---------------------------------------------------------------------------- vllm

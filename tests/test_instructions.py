@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xlrm.data.instructions import InstructionSource, drop_overlap, load_instructions
+from xlrm.data.config import InstructionSource
+from xlrm.data.instructions import drop_overlap, load_instructions
 from xlrm.errors import ConfigError, DataError
 
 
@@ -49,7 +50,7 @@ def test_hub_split_and_config_take_code_and_english_name(monkeypatch, tmp_path):
         calls.append((source, config, split))
         return [{"instruction": "¿Qué es un río?", "output": "Una corriente de agua."}]
 
-    monkeypatch.setattr("xlrm.data.loaders.load_hub_dataset", fake_hub)
+    monkeypatch.setattr("xlrm.data.sources.load_hub_dataset", fake_hub)
     src = InstructionSource(source="someone/x-alpacaeval", hub_config="cfg-{lang}",
                             hub_split="{language}")
     got = load_instructions(src, "es", split="eval", prepared_dir=tmp_path)
@@ -80,3 +81,97 @@ def test_drop_overlap_by_id_and_by_text():
     assert [r["id"] for r in kept] == ["b"] and dropped == 2
     with pytest.raises(ConfigError):
         drop_overlap([row("a", "one")], evaluation)
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "instructions" / "es.eval.jsonl.gz"
+
+
+def test_fixture_file_instruction_messages_and_language_filter(tmp_path):
+    """A project-written gzipped JSON-lines file (tests/fixtures): ``instruction`` and
+    ``messages`` rows, ``output`` and ``reference`` answers, a row of another language skipped."""
+    src = InstructionSource(source=str(FIXTURE))
+    got = load_instructions(src, "es", split="eval", prepared_dir=tmp_path)
+    assert [r["id"] for r in got] == ["ins-1", "ins-2"]
+    assert got[0]["messages"] == [{"role": "user",
+                                   "content": "Explica qué es la fotosíntesis en una frase."}]
+    assert got[1]["messages"] == [{"role": "user", "content": "Dame un consejo para dormir mejor."}]
+    assert got[1]["reference"] == "Acuéstate y levántate a la misma hora cada día."
+    # rows without a language are taken for whichever language is asked
+    it = load_instructions(src, "it", split="train", prepared_dir=tmp_path)
+    assert [r["id"] for r in it] == ["ins-1", "ins-2", "ins-3"]
+    assert {r["language"] for r in it} == {"it"} and not any("reference" in r for r in it)
+
+
+def test_parquet_file_with_message_lists(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "ko.parquet"
+    pq.write_table(pa.Table.from_pylist(
+        [{"id": "p1", "messages": [{"role": "user", "content": "안녕하세요?"}]}]), path)
+    got = load_instructions(InstructionSource(source=str(path)), "ko", split="train",
+                            prepared_dir=tmp_path)
+    assert got == [{"id": "p1", "language": "ko",
+                    "messages": [{"role": "user", "content": "안녕하세요?"}]}]
+
+
+def test_invalid_json_line_names_its_line(tmp_path):
+    path = tmp_path / "es.jsonl"
+    path.write_text('{"instruction": "Hola"}\n\n{oops\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"es\.jsonl, row 3: invalid JSON"):
+        load_instructions(InstructionSource(source=str(path)), "es", split="train",
+                          prepared_dir=tmp_path)
+
+
+def _stage(name: str):
+    """The STAGE and main of stages/<name>.py, imported from its path (in this process)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "stages" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_data_stages_prepare_eval_data_instructions(tmp_path, capsys):
+    """The three data stages on the runner, chained on a tiny seed set: outputs, metrics
+    under their stage's prefix, and strict params (a missing section, a bad value)."""
+    import mlflow
+    import yaml
+
+    params = {"prepare": {"source": "seed", "test_fraction": 0.25,
+                          "seed": {"items_per_subset": 4, "languages": ["en", "ko"]}},
+              "eval_data": {"source": "prepared"}, "eval_languages": ["en", "ko"],
+              "instructions": {"train": {"source": "seed"}, "eval": {"source": "seed"}},
+              "alignment_languages": ["ko"]}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    prepared, evals, instr = tmp_path / "prepared", tmp_path / "eval", tmp_path / "instructions"
+    for name, argv in (
+            ("prepare", ["--out-dir", str(prepared), "--metrics", str(tmp_path / "p.json")]),
+            ("eval_data", ["--prepared-test", str(prepared / "test.jsonl"),
+                           "--out-dir", str(evals)]),
+            ("instructions", ["--prepared-dir", str(prepared), "--out-dir", str(instr)])):
+        module = _stage(name)
+        module.STAGE.run(module.main, ["--params", str(path), *argv])
+    out = capsys.readouterr().out
+    assert "prepared 36 train / 12 test pairs" in out  # 6 subsets x 4 items x 2 languages
+    assert "eval sets: en 6, ko 6" in out and "instructions: ko 15/6" in out
+    assert sorted(p.name for p in evals.iterdir()) == ["eng_Latn.jsonl", "kor_Hang.jsonl"]
+    assert sorted(p.name for p in instr.iterdir()) == ["ko.eval.jsonl", "ko.train.jsonl"]
+    runs = mlflow.search_runs(experiment_names=["xlrm"], output_format="list")
+    metrics = {k for run in runs for k in run.data.metrics}
+    assert {"prepare.train_pairs", "eval_data.pairs.ko", "instructions.ko.train",
+            "instructions.ko.train_dropped_overlap"} <= metrics
+
+    module = _stage("eval_data")
+    for bad, message in (({k: v for k, v in params.items() if k != "eval_data"},
+                          "no section 'eval_data'"),
+                         ({**params, "eval_data": {"max_per_language": 0}},
+                          "eval_data: max_per_language must be a positive integer")):
+        path.write_text(yaml.safe_dump(bad), encoding="utf-8")
+        with pytest.raises(SystemExit) as info:
+            module.STAGE.run(module.main, ["--params", str(path), "--prepared-test",
+                                           str(prepared / "test.jsonl"), "--out-dir", str(evals)])
+        assert info.value.code == 2 and message in capsys.readouterr().err

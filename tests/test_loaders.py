@@ -1,4 +1,7 @@
-"""Tests for xlrm.data.loaders: every input shape, bad rows, splits, eval sets, hub errors."""
+"""Tests for xlrm.data.loaders, .formats and .sources: every input shape, bad rows, splits,
+eval sets, hub errors. Files written by the project under tests/fixtures/ cover every format
+and file type; the real third-party files in ../shared/data are extra checks (skipped when
+absent)."""
 
 from __future__ import annotations
 
@@ -10,28 +13,19 @@ import pandas as pd
 import pytest
 
 from xlrm.data import loaders
+from xlrm.data.formats import LLMBAR_SUBSETS, PARSERS
 from xlrm.data.loaders import (
     MREWARDBENCH_SUBSETS,
-    PARSERS,
     load_eval_set,
     load_preferences,
     split_train_test,
     to_mrewardbench_rows,
 )
+from xlrm.data.sources import DATA_SUFFIXES, InvalidJson, read_rows
 from xlrm.errors import ConfigError, DataError, MissingResourceError
 from xlrm.schema import validate_file_rows, validate_pair
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not SHARED.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED} (only present beside the project "
-                    "checkout, not in a user's clone)")
-    if not path.exists():
-        pytest.skip(f"shared test data file {path} not found")
-    return path
+from conftest import shared_data as shared  # ../shared/data; skips the test when absent
 
 
 def write(path: Path, rows: list, kind: str | None = None) -> Path:
@@ -500,6 +494,204 @@ def test_to_mrewardbench_rows_round_trip(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
+# Project-written fixtures in tests/fixtures (every format and file type; see build.py there)
+# ------------------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _fixture_rows():
+    """The rows tests/fixtures/build.py writes (the module, imported from its path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fixture_build", FIXTURES / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BUILT = _fixture_rows()
+
+
+def fixture(rel: str) -> Path:
+    return FIXTURES / rel
+
+
+@pytest.mark.parametrize("rel", sorted(BUILT.FILES))
+def test_fixture_files_hold_the_built_rows(rel):
+    """Each committed fixture file (also the binary ones) holds exactly the rows of build.py."""
+    rows, numbers = read_rows(fixture(rel))
+    expected = BUILT.FILES[rel]
+    assert len(rows) == len(expected)
+    for got, want in zip(rows, expected):
+        if isinstance(want, str):  # a line written as it is, not JSON
+            assert isinstance(got, InvalidJson) and "invalid JSON" in got.message
+        else:
+            assert got == want
+    if ".jsonl" in rel:
+        assert numbers == list(range(1, len(expected) + 1))
+
+
+def _fixture_files(folder: str) -> list[Path]:
+    return sorted(p for p in (FIXTURES / folder).rglob("*")
+                  if p.is_file() and p.name.lower().endswith(DATA_SUFFIXES))
+
+
+def _suffix(path: Path) -> str:
+    return next(s for s in DATA_SUFFIXES if path.name.endswith(s))
+
+
+def test_fixtures_cover_every_format_and_file_type():
+    """Without ../shared/data every format and file type is still read by some test: the
+    good fixtures and the bad ones each cover every parser and every file suffix."""
+    good = _fixture_files("preferences") + _fixture_files("eval")
+    formats, suffixes = set(), set()
+    for path in good:
+        _, stats = load_preferences(path)
+        formats |= set(stats["formats"].values())
+        suffixes.add(_suffix(path))
+    assert formats == set(PARSERS) and suffixes == set(DATA_SUFFIXES)
+    bad_formats, bad_suffixes = set(), set()
+    for path in _fixture_files("bad"):
+        _, stats = load_preferences(path, on_bad_row="skip")
+        assert stats["rows_skipped"] == 1, path
+        bad_formats |= set(stats["formats"].values())
+        bad_suffixes.add(_suffix(path))
+    assert bad_formats == set(PARSERS) and bad_suffixes == set(DATA_SUFFIXES)
+    # the three shapes of `pairs`: text prompt, prompt messages, conversations alone
+    shapes = {"pairs_text.jsonl", "pairs_messages.json", "conversations.parquet"}
+    assert shapes <= {p.name for p in good}
+
+
+def test_fixture_pairs_text_jsonl():
+    path = fixture("preferences/pairs_text.jsonl")
+    out, stats = load_preferences(path)
+    assert stats == {"rows_read": 3, "rows_kept": 3, "rows_skipped": 0, "skipped_by_reason": {},
+                     "formats": {str(path): "pairs"}}
+    assert [r["id"] for r in out] == ["pairs_text-000000", "tea-7", "pairs_text-000002"]
+    assert [r["language"] for r in out] == ["en", "en", "es"]  # spa_Latn -> es
+    assert out[0] == {"id": "pairs_text-000000", "language": "en",
+                      "prompt": [user("How often should I water a cactus kept indoors?")],
+                      "chosen": BUILT.PAIRS_TEXT[0]["chosen"],
+                      "rejected": BUILT.PAIRS_TEXT[0]["rejected"],
+                      "source": "preferences/pairs_text", "subset": "pairs_text"}
+    assert (out[1]["subset"], out[1]["category"]) == ("kitchen", "chat")
+    assert "category" not in out[2]
+    validate_file_rows(out, str(path))
+
+
+def test_fixture_pairs_as_message_lists_json():
+    path = fixture("preferences/pairs_messages.json")
+    out, stats = load_preferences(path)
+    assert stats["formats"] == {str(path): "pairs"} and stats["rows_kept"] == 3
+    assert out[0]["prompt"] == out[1]["prompt"] == BUILT.HIKE
+    assert out[0]["chosen"].startswith("Water, snacks")
+    assert (out[1]["chosen"], out[1]["rejected"]) == (
+        "Sturdy shoes, two litres of water and a warm layer.", "Flip-flops are fine for any trail.")
+    assert out[2]["prompt"] == [{"role": "system", "content": "Answer in one sentence."},
+                                user("Why is the sky blue?")]
+    assert out[2]["rejected"] == "Because it mirrors the colour of the sea."
+
+
+def test_fixture_conversations_alone_parquet():
+    path = fixture("preferences/conversations.parquet")
+    out, stats = load_preferences(path)
+    assert stats["formats"] == {str(path): "pairs"} and stats["rows_kept"] == 3
+    assert [r["prompt"] for r in out] == [BUILT.KITTEN, BUILT.PERCENT, BUILT.TUTOR]
+    assert [(r["chosen"], r["rejected"]) for r in out] == [
+        ("How about Pebble, Smokey or Ash?", "Kittens do not need names."), ("18.", "20."),
+        ("No: 91 = 7 × 13.", "Yes, 91 is prime.")]
+    assert out[0]["id"] == "conversations-000000"
+
+
+def test_fixture_sharegpt_json_gz():
+    path = fixture("preferences/sharegpt.json.gz")
+    out, stats = load_preferences(path)
+    assert stats["formats"] == {str(path): "sharegpt"} and stats["rows_kept"] == 3
+    assert out[0]["prompt"] == [user("Recommend a board game for four players.")]
+    assert out[0]["rejected"] == "Chess."
+    # the `system` key goes first; multi-turn conversations keep every turn
+    assert [m["role"] for m in out[1]["prompt"]] == ["system", "user", "assistant", "user"]
+    assert out[1]["prompt"][0]["content"] == "You are a helpful librarian."
+    assert out[1]["chosen"].startswith("Yes: ask at the desk")
+    # a system turn inside `conversations`, and the row's own language
+    assert out[2]["language"] == "zh" and out[2]["prompt"][0]["role"] == "system"
+    assert out[2]["chosen"] == "长城是中国古代修建的防御工事，绵延上万里。"
+    assert [r["language"] for r in out[:2]] == ["en", "en"]
+
+
+def test_fixture_hh_rlhf_jsonl_gz():
+    path = fixture("preferences/hh_rlhf.jsonl.gz")
+    out, stats = load_preferences(path)
+    assert stats["formats"] == {str(path): "hh-rlhf"} and stats["rows_kept"] == 3
+    assert out[0]["prompt"] == [user("My bread never rises. Why?")]
+    assert out[0]["chosen"].startswith("The yeast may be old")
+    assert out[0]["rejected"] == "Bread is not supposed to rise."
+    assert [m["role"] for m in out[1]["prompt"]] == ["user", "assistant", "user"]
+    assert out[1]["prompt"][-1] == user("It still wilts.")
+    assert (out[2]["chosen"], out[2]["rejected"]) == (
+        "No, never; use certified eclipse glasses.", "No problem, just squint.")
+
+
+def test_fixture_llmbar_folder():
+    folder = fixture("preferences/llmbar")
+    out, stats = load_preferences(folder)
+    assert stats["rows_kept"] == 3 and set(stats["formats"].values()) == {"llmbar"}
+    # files in sorted order: adversarial-neighbor.json, then natural.json
+    assert [r["id"] for r in out] == ["adversarial-neighbor-000000", "natural-000000",
+                                      "natural-000001"]
+    assert [r["subset"] for r in out] == ["llmbar-adver-neighbor", "llmbar-natural",
+                                          "llmbar-natural"]
+    assert {r["category"] for r in out} == {"chat-hard"}
+    assert [(r["chosen"], r["rejected"]) for r in out] == [
+        ("Hat.", "Dog."),  # label "2" given as a string
+        (BUILT.LLMBAR_NATURAL[0]["output_1"], BUILT.LLMBAR_NATURAL[0]["output_2"]),
+        ("Red, yellow, blue.", "Green, purple, orange.")]
+    assert out[1]["source"] == "llmbar/natural"
+
+
+def test_fixture_mrewardbench_rows_load_as_preferences():
+    path = fixture("eval/kor_Hang.parquet")
+    out, stats = load_preferences(path)
+    assert stats["formats"] == {str(path): "mrewardbench"}
+    assert [r["id"] for r in out] == ["101", "102", "103"]
+    assert {r["language"] for r in out} == {"ko"}  # FLORES code in the rows
+    assert [r["category"] for r in out] == ["chat", "reasoning", "safety"]
+    assert "chosen_model" not in out[0]
+
+
+def test_fixture_eval_folder():
+    """FLORES- and ISO-named files (parquet, jsonl, json) in the M-RewardBench schema."""
+    sets = load_eval_set(fixture("eval"), ["ko", "en", "es"])
+    assert {lang: len(rows) for lang, rows in sets.items()} == {"ko": 3, "en": 3, "es": 2}
+    assert [r["category"] for r in sets["en"]] == ["chat-hard", "reasoning", "safety"]
+    assert [r["category"] for r in sets["es"]] == ["chat", "reasoning"]  # own category
+    assert sets["es"][1]["subset"] == "project-own"
+    assert sets["ko"][0]["source"] == "eval/kor_Hang" and sets["en"][0]["source"] == "eval/en"
+    for lang, rows in sets.items():
+        assert {r["language"] for r in rows} == {lang}
+        validate_file_rows(rows, lang)
+    assert to_mrewardbench_rows(sets["en"])[1]["prompt"] == BUILT.EVAL_EN[1]["prompt"]
+    assert len(load_eval_set(fixture("eval"), ["ko"], max_per_language=2)["ko"]) == 2
+
+
+@pytest.mark.parametrize("name", sorted(BUILT.BAD))
+def test_fixture_bad_row_names_file_row_and_field(name):
+    rows, row_num, field, reason = BUILT.BAD[name]
+    path = fixture(f"bad/{name}")
+    with pytest.raises(DataError) as info:
+        load_preferences(path)
+    err = info.value
+    assert (err.path, err.row, err.field) == (str(path), row_num, field)
+    msg = str(err)
+    assert f"file {path}" in msg and f"row {row_num}" in msg and reason in msg, msg
+    if field is not None:
+        assert f"field '{field}'" in msg, msg
+    out, stats = load_preferences(path, on_bad_row="skip")
+    assert len(out) == len(rows) - 1 and stats["skipped_by_reason"] == {reason: 1}
+
+
+# ------------------------------------------------------------------------------------------
 # Real third-party files in ../shared/data
 # ------------------------------------------------------------------------------------------
 
@@ -519,7 +711,7 @@ def test_shared_llmbar(stem, count):
         better, worse = (r["output_1"], r["output_2"])[:: 1 if r["label"] == 1 else -1]
         assert (row["chosen"], row["rejected"]) == (better, worse)
         assert row["source"] == f"llmbar/{stem}" and row["category"] == "chat-hard"
-    assert out[0]["subset"] == loaders.LLMBAR_SUBSETS[stem]
+    assert out[0]["subset"] == LLMBAR_SUBSETS[stem]
     validate_file_rows(out, str(path))
 
 

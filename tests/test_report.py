@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,8 +19,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlrm.report import (INPUT_KINDS, ReportConfig, ReportInputs, ReportPaths, build_report,
-                         load_report_inputs, metrics_reading)
+from xlrm.report.config import ReportConfig
+from xlrm.report.inputs import INPUT_KINDS, ReportInputs, ReportPaths, load_report_inputs
+from xlrm.report.readings import metrics_reading
+from xlrm.report.render import build_report
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["# Synthetic report", "## Summary", "## Transfer matrix",
@@ -44,14 +49,24 @@ def _png(path: Path, kind: str = "line") -> None:
     fig.savefig(path, format="png", dpi=60)
 
 
+def input_paths(root: Path) -> ReportPaths:
+    """A layout of the report's inputs under ``root`` (any layout: the pipeline's own is
+    written once, in dvc.yaml): ``results/<key>.csv``, ``metrics/<key>.json``,
+    ``plots/<key>.png``."""
+    where = {"matrix": ("results", "csv"), "csv": ("results", "csv"), "json": ("metrics", "json"),
+             "png": ("plots", "png")}
+    return ReportPaths(**{key: str(root / where[kind][0] / f"{key}.{where[kind][1]}")
+                          for key, kind in INPUT_KINDS.items()})
+
+
 def write_inputs(root: Path) -> ReportPaths:
     """Small synthetic versions of every report input under ``root``; their paths."""
-    from xlrm.alignment import winrate_plot
-    from xlrm.evaluation import heatmap
+    from xlrm.alignment.summary import winrate_plot
+    from xlrm.evaluation.heatmap import heatmap
 
     for d in ("results", "metrics", "plots"):
         (root / d).mkdir(parents=True, exist_ok=True)
-    p = ReportPaths(**{k: str(root / v) for k, v in vars(ReportPaths()).items()})
+    p = input_paths(root)
     langs = ["en", "es", "ko"]
     matrix = pd.DataFrame([[0.50, 0.50, 0.49], [0.80, 0.75, 0.70], [0.74, 0.72, 0.66],
                            [0.70, 0.69, 0.68]], index=pd.Index(["base", "en", "es", "ko"],
@@ -156,7 +171,7 @@ def test_markdown_has_every_section_and_computed_readings(inputs_dir):
     # figures linked relative to the Markdown file's folder
     for rel in ("../plots/transfer_heatmap.png", "../plots/representations_layers.png",
                 "../plots/representations_bar.png", "../plots/embedding_norms.png",
-                "../plots/alignment_winrate.png"):
+                "../plots/alignment_plot.png"):
         assert f"]({rel})" in md
     assert build_report(inputs) == (md, page)  # deterministic
 
@@ -199,7 +214,8 @@ def test_missing_and_unreadable_inputs_are_reported(inputs_dir):
     assert "## Transfer matrix" in md and "3.1 points above" in md
     assert len(re.findall(r"<img ", page)) == 4
     # a fully empty input set still gives a report with every section and notes
-    empty = ReportInputs(title="Synthetic report")
+    empty = ReportInputs(paths=paths, markdown_dir=str(root / "report"),
+                         title="Synthetic report")
     md, page = build_report(empty)
     assert all(s + "\n" in md for s in SECTIONS)
     assert md.count("missing: ") >= len(INPUT_KINDS)
@@ -215,40 +231,98 @@ def test_metrics_reading_handles_unknown_layouts():
                                                   "x", "series")
 
 
-def test_stage_requires_declared_inputs_unless_allowed(inputs_dir):
-    root, paths = inputs_dir
+# =========================================================================== the stage
+
+OPTIONS = {"transfer_matrix": "--transfer-matrix", "transfer_ci": "--transfer-ci",
+           "category_scores": "--categories", "transfer_metrics": "--transfer-metrics",
+           "transfer_heatmap": "--heatmap", "representations_metrics": "--representations-metrics",
+           "representations_layers": "--representations-layers",
+           "representations_bar": "--representations-bar",
+           "embeddings_metrics": "--embeddings-metrics", "embedding_norms": "--embedding-norms",
+           "alignment_table": "--alignment-table", "alignment_metrics": "--alignment-metrics",
+           "alignment_plot": "--alignment-plot", "offshelf_matrix": "--offshelf-matrix",
+           "offshelf_metrics": "--offshelf-metrics"}  # the stage's command line (dvc.yaml's cmd)
+
+
+def _stage_module():
+    spec = importlib.util.spec_from_file_location("stage_report", REPO / "stages" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stage_argv(root: Path, paths: ReportPaths) -> list[str]:
     (root / "params.yaml").write_text(yaml.safe_dump({"report": {"title": "Synthetic report"}}))
-    args = [sys.executable, str(REPO / "stages" / "report.py"), "--params",
-            str(root / "params.yaml"), "--markdown", str(root / "report" / "report.md"),
+    argv = ["--params", str(root / "params.yaml"), "--markdown", str(root / "report" / "report.md"),
             "--html", str(root / "report" / "report.html")]
-    options = {"transfer_matrix": "--transfer-matrix", "transfer_ci": "--transfer-ci",
-               "category_scores": "--categories", "transfer_metrics": "--transfer-metrics",
-               "transfer_heatmap": "--heatmap",
-               "representations_metrics": "--representations-metrics",
-               "representations_layers": "--representations-layers",
-               "representations_bar": "--representations-bar",
-               "embeddings_metrics": "--embeddings-metrics",
-               "embedding_norms": "--embedding-norms", "alignment_table": "--alignment-table",
-               "alignment_metrics": "--alignment-metrics", "alignment_plot": "--alignment-plot",
-               "offshelf_matrix": "--offshelf-matrix", "offshelf_metrics": "--offshelf-metrics"}
-    assert set(options) == set(INPUT_KINDS)
-    for key, opt in options.items():
-        args += [opt, getattr(paths, key)]
-    ok = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=300)
-    assert ok.returncode == 0, ok.stderr
+    for key, opt in OPTIONS.items():
+        argv += [opt, getattr(paths, key)]
+    return argv
+
+
+def test_every_input_path_comes_from_the_command_line(inputs_dir, capsys):
+    """No input path has a default in Python: ReportPaths has none, the stage requires every
+    option (dvc.yaml's cmd passes them)."""
+    assert set(OPTIONS) == set(INPUT_KINDS) == {f.name for f in dataclasses.fields(ReportPaths)}
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(ReportPaths))
+    root, paths = inputs_dir
+    stage = _stage_module().STAGE
+    argv = _stage_argv(root, paths)
+    assert vars(stage.parser.parse_args(argv))["embedding_norms"] == paths.embedding_norms
+    for opt in OPTIONS.values():
+        i = argv.index(opt)
+        with pytest.raises(SystemExit) as exc:
+            stage.parser.parse_args(argv[:i] + argv[i + 2:])
+        assert exc.value.code == 2 and opt in capsys.readouterr().err
+
+
+def test_stage_requires_declared_inputs_unless_allowed(inputs_dir, capsys):
+    root, paths = inputs_dir
+    module = _stage_module()
+    argv = _stage_argv(root, paths)
+    module.STAGE.run(module.main, argv)
     md = (root / "report" / "report.md").read_text()
     assert md.startswith("# Synthetic report") and "missing:" not in md
     assert (root / "report" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "report: 5 figures ->" in capsys.readouterr().out
 
     Path(paths.embeddings_metrics).unlink()
     (root / "report" / "report.md").unlink()
-    bad = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and f"missing: {paths.embeddings_metrics}" in bad.stderr
+    with pytest.raises(SystemExit) as exc:
+        module.STAGE.run(module.main, argv)
+    assert exc.value.code == 2
+    assert f"missing: {paths.embeddings_metrics}" in capsys.readouterr().err
     assert not (root / "report" / "report.md").exists()
-    draft = subprocess.run(args + ["--allow-missing"], cwd=root, capture_output=True, text=True,
-                           timeout=300)
-    assert draft.returncode == 0, draft.stderr
+    module.STAGE.run(module.main, argv + ["--allow-missing"])
     assert f"missing: {paths.embeddings_metrics}" in (root / "report" / "report.md").read_text()
+    assert "(1 inputs missing)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_stage_script_runs(inputs_dir):
+    root, paths = inputs_dir
+    args = [sys.executable, str(REPO / "stages" / "report.py"), *_stage_argv(root, paths)]
+    ok = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert (root / "report" / "report.md").read_text().startswith("# Synthetic report")
+
+
+def test_dvc_yaml_passes_every_input_once_as_cmd_and_dep():
+    """dvc.yaml is the one place of the report's paths: its cmd passes every input (parsed by
+    the stage's own parser), each is a dep of the stage and an output of another stage."""
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        stages = list(repo.index.stages)
+    (report,) = [s for s in stages if s.name == "report"]
+    args = _stage_module().STAGE.parser.parse_args(shlex.split(report.cmd)[2:])
+    deps = {str(Path(d.def_path)) for d in report.deps}
+    outs = {str(Path(o.def_path)) for s in stages if s is not report for o in s.outs}
+    for key in INPUT_KINDS:
+        path = str(Path(getattr(args, key)))
+        assert path in deps, f"{path} ({key}) is passed but not a dep of the report stage"
+        assert path in outs, f"{path} ({key}) is no stage's output"
+    assert {str(Path(o.def_path)) for o in report.outs} == {args.markdown, args.html}
 
 
 # =========================================================================== headless browser
@@ -280,6 +354,7 @@ def _body_counts(dom: str) -> tuple[int, int]:
     return int(images.group(1)), int(loaded.group(1))
 
 
+@pytest.mark.slow
 def test_html_renders_in_headless_chromium(inputs_dir):
     from PIL import Image
 

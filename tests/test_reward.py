@@ -1,9 +1,17 @@
 import numpy as np
 import pytest
 
-from xlrm.reward import (SeparatePairCollator, TrainRMConfig, build_reward_trainer, length_batches,
-                         load_reward_model, load_seqcls, load_tokenizer, score_pairs,
-                         tokenize_pairs, train_reward_model)
+from xlrm.modeling import load_reward_model, load_seqcls, load_tokenizer
+from xlrm.reward.batching import SeparatePairCollator, SortedBatchSampler
+from xlrm.reward.config import TrainRMConfig
+from xlrm.reward.score import length_batches, random_heads, score_pairs
+from xlrm.reward.tokens import render_ids, tokenize_pairs
+from xlrm.reward.train import build_reward_trainer, train_reward_model
+from xlrm.sections import load_config
+
+
+def rm_config(section: dict) -> TrainRMConfig:
+    return load_config(TrainRMConfig, section, "train_rm")
 
 
 def test_length_batches_cover_every_index_once_within_budget():
@@ -40,7 +48,7 @@ def test_train_rm_logs_a_loss_and_changes_every_trainable_parameter(tiny_base, s
     if lora:
         section["lora"] = {"r": 4, "lora_alpha": 8}
         section["train_sampling_strategy"] = "group_by_length"
-    cfg = TrainRMConfig.from_section(section)
+    cfg = rm_config(section)
     out = tmp_path / "rm"
     stats = train_reward_model(tiny_base, rows, out, cfg, scratch_dir=tmp_path / "scratch")
     assert stats["pairs_kept"] == len(rows) and np.isfinite(stats["first_loss"])
@@ -59,8 +67,6 @@ def test_train_rm_logs_a_loss_and_changes_every_trainable_parameter(tiny_base, s
 
 
 def test_sorted_batch_sampler_groups_lengths_and_reshuffles_batches():
-    from xlrm.reward import SortedBatchSampler
-
     rng = np.random.default_rng(0)
     lengths = rng.integers(10, 500, size=203).tolist()
     sampler = SortedBatchSampler(lengths, batch_size=8, seed=3)
@@ -80,8 +86,6 @@ def test_sorted_batch_sampler_groups_lengths_and_reshuffles_batches():
 
 
 def test_sorted_batch_sampler_groups_the_short_replies_too():
-    from xlrm.reward import SortedBatchSampler
-
     rng = np.random.default_rng(1)
     long_len = rng.integers(50, 500, size=400)
     short_len = (long_len * rng.uniform(0.2, 1.0, size=400)).astype(int)
@@ -124,7 +128,7 @@ def test_separate_padding_gives_trls_loss_with_fewer_padded_tokens(tiny_base, se
     section = {"per_device_train_batch_size": 8, "max_length": 512, "report_to": "none", "seed": 1}
     trainers = {}
     for mode in ("separate", "joint"):
-        cfg = TrainRMConfig.from_section({**section, "pair_padding": mode})
+        cfg = rm_config({**section, "pair_padding": mode})
         trainers[mode], stats = build_reward_trainer(tiny_base, rows, cfg, scratch_dir=tmp_path / mode,
                                                      eval_rows=seed_rows[8:20])
         assert stats["pair_padding"] == mode
@@ -167,7 +171,6 @@ def test_batched_scores_equal_one_at_a_time_scores(tiny_base, seed_rows):
     single_c, single_r, _ = score_pairs(model, tok, rows, token_budget=1)
     np.testing.assert_allclose(batched_c, single_c, rtol=1e-4, atol=1e-5)
     # and both equal the model's own forward (HF's pooling), one sequence at a time
-    from xlrm.reward import render_ids
     from xlrm.schema import messages_for
 
     for row, c in zip(rows[:3], batched_c):
@@ -178,10 +181,96 @@ def test_batched_scores_equal_one_at_a_time_scores(tiny_base, seed_rows):
 
 
 def test_random_heads_score_shape(tiny_base, seed_rows):
-    from xlrm.reward import random_heads
-
     model = load_seqcls(tiny_base).eval()
     heads = random_heads(model.config.hidden_size, 5, 0.02, seed=0)
     c, r, _ = score_pairs(model, load_tokenizer(tiny_base), seed_rows[:4], heads=heads)
     assert c.shape == (5, 4) and r.shape == (5, 4)
     assert not np.allclose(c[0], c[1])
+
+
+@pytest.mark.parametrize("lora", [True, False], ids=["lora", "full"])
+def test_trainable_layers_train_only_the_last_layers_and_the_head(tiny_base, seed_rows, tmp_path,
+                                                                 lora):
+    """The default preset's path (LoRA on the last N layers) and full fine-tuning with
+    ``trainable_layers`` + ``freeze_embeddings``: only the last N layers' parameters (their
+    adapters, with LoRA) and the score head get gradients and change; the embeddings and the
+    lower layers get none and stay bit-identical."""
+    import re
+
+    import torch
+    from transformers import AutoConfig
+
+    from xlrm.tracking import EFFECTIVE
+
+    n_layers, top = AutoConfig.from_pretrained(tiny_base).num_hidden_layers, 1
+    assert n_layers > top
+    section = {"learning_rate": 1e-2, "max_steps": 3, "per_device_train_batch_size": 4,
+               "max_length": 512, "logging_steps": 1, "report_to": "none", "seed": 1,
+               "trainable_layers": top, "freeze_embeddings": True}
+    if lora:
+        section["lora"] = {"r": 4, "lora_alpha": 8}
+    rows = [r for r in seed_rows if r["language"] == "en"]
+    trainer, stats = build_reward_trainer(tiny_base, rows, rm_config(section),
+                                          scratch_dir=tmp_path / "scratch")
+    effective = EFFECTIVE["train_rm"]  # what TRL received: section, xlrm defaults, CPU rule
+    assert effective["max_steps"] == 3 and effective["learning_rate"] == 1e-2
+    assert effective["disable_dropout"] is True and effective["remove_unused_columns"] is False
+    if not torch.cuda.is_available():
+        assert effective["use_cpu"] is True and effective["bf16"] is False
+    model = trainer.model
+
+    def part(name: str) -> str:
+        if "embed_tokens" in name:
+            return "embeddings"
+        if "score" in name:
+            return "head" if not lora or "modules_to_save" in name else "frozen head copy"
+        m = re.search(r"\.layers\.(\d+)\.", name)
+        if m is None:
+            return "other"  # the final norm
+        if int(m.group(1)) < n_layers - top:
+            return "lower"
+        return "top" if not lora or "lora_" in name else "top base weights"
+
+    params = dict(model.named_parameters())
+    parts = {n: part(n) for n in params}
+    trainable = {parts[n] for n, p in params.items() if p.requires_grad}
+    assert trainable == ({"top", "head"} if lora else {"top", "head", "other"})
+    assert stats["params_trainable"] < stats["params_total"]
+    if lora:  # adapters sit on the last layers only
+        assert not any("lora_" in n for n in params if parts[n] != "top")
+        assert any(parts[n] == "top" for n in params)
+
+    # one backward pass: nothing below the last layers receives a gradient
+    batch = next(iter(trainer.get_train_dataloader()))
+    model.train()
+    trainer.compute_loss(model, batch).backward()
+    for n, p in params.items():
+        if parts[n] in ("embeddings", "lower"):
+            assert p.grad is None or not p.grad.any(), n
+    assert any(p.grad is not None and p.grad.any() for n, p in params.items() if parts[n] == "top")
+    assert any(p.grad is not None and p.grad.any() for n, p in params.items() if parts[n] == "head")
+    model.zero_grad(set_to_none=True)
+
+    before = {n: p.detach().clone() for n, p in params.items()}
+    trainer.train()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    for n in params:
+        if parts[n] in ("embeddings", "lower", "top base weights", "frozen head copy"):
+            assert n not in changed, f"{n} ({parts[n]}) changed"
+    assert {parts[n] for n in changed} >= {"top", "head"}
+    if lora:  # every adapter matrix moved (lora_B from its zero start, then lora_A)
+        assert {n for n in params if parts[n] in ("top", "head")} == changed
+
+
+def test_rm_sections_refuse_out_of_range_values():
+    from xlrm.errors import ConfigError
+    from xlrm.reward.config import EvalRMConfig
+
+    with pytest.raises(ConfigError, match=r"params.yaml: train_rm.*trainable_layers"):
+        load_config(TrainRMConfig, {"trainable_layers": 0}, "params.yaml: train_rm")
+    with pytest.raises(ConfigError, match=r"train_rm.*\br\b must be at least 1"):
+        load_config(TrainRMConfig, {"lora": {"r": 0}}, "params.yaml: train_rm")
+    with pytest.raises(ConfigError, match=r"params.yaml: eval_rm.*base_heads"):
+        load_config(EvalRMConfig, {"base_heads": 0}, "params.yaml: eval_rm")
+    cfg = load_config(TrainRMConfig, {"learning_rate": "2e-5", "trainable_layers": 2}, "train_rm")
+    assert cfg.reward_config == {"learning_rate": 2e-5} and cfg.extras.trainable_layers == 2

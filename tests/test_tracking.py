@@ -47,6 +47,7 @@ def mlflow_server(tmp_path):
         proc.kill()
 
 
+@pytest.mark.slow
 def test_stage_run_logs_params_metrics_tags_and_artifacts_to_a_server(mlflow_server, monkeypatch,
                                                                          tmp_path):
     import mlflow

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fake_openai import user_message
 
-from xlrm.config import from_dict
+from xlrm import tracking
 from xlrm.errors import ConfigError, DataError
 from xlrm.langid import LanguageChecker, strip_unidentifiable
 from xlrm.schema import validate_pair
-from xlrm.translation import (
-    BACKENDS,
-    DEFAULT_PROMPT_TEMPLATE,
-    HFBackend,
-    OpenAIBackend,
-    TranslateConfig,
-    TranslationError,
-    make_backend,
-    split_segments,
-    target_forcing,
-    translate_rows,
-)
+from xlrm.sections import load_config
+from xlrm.translation.backends import TranslationError, known_backends, make_backend
+from xlrm.translation.config import DEFAULT_PROMPT_TEMPLATE, TranslateConfig
+from xlrm.translation.hf import HFBackend, target_forcing
+from xlrm.translation.openai import OpenAIBackend
+from xlrm.translation.rows import translate_rows
+from xlrm.translation.segments import split_segments
 
 SENTENCES = {
     "en": "The weather is lovely today, so we are going to walk to the park with our friends.",
@@ -55,7 +49,7 @@ def pair(id_: str, lang: str, prompt: str, chosen: str, rejected: str, **extra) 
 
 
 def cfg_of(**kw) -> TranslateConfig:
-    return TranslateConfig.from_dict(kw)
+    return load_config(TranslateConfig, kw, "translate")
 
 
 # --------------------------------------------------------------------------- language id
@@ -94,7 +88,7 @@ def test_config_rejects_unknown_keys_and_types():
     cfg = cfg_of(backend="hf", hf={"model": "m", "kind": "causal", "batch_size": 4})
     assert cfg.hf.kind == "causal" and cfg.hf.prompt_template == DEFAULT_PROMPT_TEMPLATE
     assert cfg.openai.api_key_env == "OPENAI_API_KEY"
-    assert set(BACKENDS) == {"reference", "hf", "openai"}
+    assert set(known_backends()) == {"reference", "hf", "openai"}
     with pytest.raises(ConfigError, match="unknown key"):
         cfg_of(backend="hf", beam=3)
     with pytest.raises(ConfigError, match="unknown key"):
@@ -107,9 +101,12 @@ def test_config_rejects_unknown_keys_and_types():
         cfg_of()
     with pytest.raises(ConfigError):
         cfg_of(backend="hf", hf={"prompt_template": "no placeholder"})
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="translate: source_language: unknown language"):
         cfg_of(backend="reference", source_language="klingon")
-    assert from_dict(TranslateConfig, {"backend": "openai", "max_rows": 5}, "t").max_rows == 5
+    with pytest.raises(ConfigError, match="translate.hf: batch_size must be at least 1"):
+        cfg_of(backend="hf", hf={"batch_size": 0})
+    assert cfg_of(backend="openai", max_rows=5).max_rows == 5
+
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -146,6 +143,11 @@ def test_reference_backend_aligns_by_id_and_counts_missing():
     assert all(r["language"] == "es" for r in out)
     assert stats["missing_reference"] == 1 and stats["rows_in"] == 3 and stats["rows_out"] == 2
     assert stats["backend"] == "reference" and stats["dropped_langid"] == 0
+    effective = tracking.EFFECTIVE["translate"]
+    assert effective["backend"] == "reference" and effective["target"] == "es"
+    assert effective["reference"] == {"align_by": "id"} and not effective["passthrough"]
+    assert effective["langid_fields"] == ["prompt", "chosen", "rejected"]
+    assert {"en", "es"} <= set(effective["langid_candidates"])
 
     # a "reference" that is really English is caught by the language check
     bad = [pair("a", "es", **EN), es_c]
@@ -169,8 +171,27 @@ def test_passthrough_for_source_language_filters_by_language():
     out, stats = translate_rows(rows, "en", cfg_of(backend="openai"))  # no backend is built
     assert out == [rows[0]] and stats["passthrough"] and stats["dropped_langid"] == 1
     assert stats["langid_failed_chosen"] == 1
+    assert tracking.EFFECTIVE["translate"]["passthrough"]
+    assert "openai" not in tracking.EFFECTIVE["translate"]
     out, _ = translate_rows(rows, "en", cfg_of(backend="openai", langid=False))
     assert out == rows
+    assert tracking.EFFECTIVE["translate"]["langid"] is False
+
+
+def test_openai_effective_settings_hold_no_key(monkeypatch):
+    key = "sk-settings-KEY-24680"
+    monkeypatch.setenv("XLRM_TEST_KEY", key)
+    cfg = cfg_of(backend="openai", openai={
+        "base_url": f"https://user:pw@api.example.com/{key}/v1/", "model": "mt-large",
+        "api_key_env": "XLRM_TEST_KEY", "concurrency": 2})
+    settings = make_backend(cfg).settings("es")
+    assert settings["url"] == "https://api.example.com/***/v1/chat/completions"
+    assert settings["model"] == "mt-large" and settings["concurrency"] == 2
+    assert settings["api_key_env"] == "XLRM_TEST_KEY" and settings["api_key_set"]
+    assert "into Spanish" in settings["system_prompt"] and settings["by_line"] is False
+    assert key not in json.dumps(settings) and "pw" not in settings["url"]
+    monkeypatch.delenv("XLRM_TEST_KEY")
+    assert make_backend(cfg).settings("es")["api_key_set"] is False
 
 
 # --------------------------------------------------------------------------- tiny HF models
@@ -288,6 +309,14 @@ def test_hf_seq2seq_dedup_cache_and_batches(tiny_m2m, monkeypatch):
     monkeypatch.setattr(HFBackend, "_generate", spy_generate)
     rows = _rows_with_repeats()
     out, stats = translate_rows(rows, "es", cfg, backend=backend)
+    effective = tracking.EFFECTIVE["translate"]["hf"]
+    assert effective["model"] == str(tiny_m2m) and effective["kind"] == "seq2seq"
+    assert effective["device"] == "cpu" and effective["dtype"] == "float32"  # auto on CPU
+    assert effective["batch_size"] == 2 and effective["max_new_tokens"] == 6
+    assert "prompt_template" not in effective
+    model, _ = backend.load(str(tiny_m2m))
+    assert next(model.parameters()).dtype.is_floating_point and not model.training
+    assert str(next(model.parameters()).dtype) == "torch.float32"
 
     segments = ["Please answer the following question carefully.", "What is two plus two?",
                 "It is four.", "It is five.", "Four, obviously.", "Name a colour.", "one word",
@@ -329,6 +358,9 @@ def test_hf_causal_prompt_and_first_line(tiny_llama, monkeypatch):
     rows = _rows_with_repeats()
     # real generation with the random model: shapes and bookkeeping
     out, stats = translate_rows(rows, "ko", cfg)
+    effective = tracking.EFFECTIVE["translate"]["hf"]
+    assert effective["kind"] == "causal" and effective["prompt_template"] == DEFAULT_PROMPT_TEMPLATE
+    assert effective["chat_template"] is True and effective["dtype"] == "float32"
     assert stats["rows_out"] + stats["dropped_empty"] == 3 and stats["batches"] == 3
     ids = [r["id"] for r in out]
     assert stats["rows_out"] >= 2 and ids == [i for i in ("r1", "r2", "r3") if i in ids]
@@ -368,78 +400,27 @@ def test_hf_causal_prompt_and_first_line(tiny_llama, monkeypatch):
 SECRET = "sk-test-SECRET-123456"
 
 
-class _Server:
-    """A local OpenAI-compatible server returning canned Spanish 'translations'."""
+class _Translator:
+    """A fake OpenAI-compatible translator (tests/fake_openai.py) returning canned Spanish
+    'translations'."""
 
-    def __init__(self, require_key: str | None):
-        self.require_key = require_key
-        self.requests: list[dict] = []
-        self.auth: list[str | None] = []
-        self.paths: list[str] = []
+    def __init__(self):
         self.fail_once = {EN["chosen"]}  # first request for this text gets a 500
-        self.english_reply = {EN["rejected"]}  # this one comes back untranslated
-        outer = self
+        self.english_reply = {EN["rejected"]}  # this one comes back untranslated ...
+        self.english_reply_on = False  # ... once this is set
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_GET(self):  # only reached by a followed redirect
-                outer.paths.append(self.path)
-                self._send(404, {"error": "GET"})
-
-            def do_POST(self):
-                outer.paths.append(self.path)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                auth = self.headers.get("Authorization")
-                outer.requests.append(body)
-                outer.auth.append(auth)
-                if self.path.startswith("/redirect/"):
-                    self.send_response(302)
-                    self.send_header("Location", self.path[len("/redirect"):])
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return None
-                if self.path != "/v1/chat/completions":
-                    return self._send(404, {"error": "not found"})
-                if outer.require_key and auth != f"Bearer {outer.require_key}":
-                    # a careless server that echoes the credential back
-                    return self._send(401, {"error": f"invalid credential {auth}"})
-                text = body["messages"][-1]["content"]
-                system = body["messages"][0]
-                assert system["role"] == "system" and "Spanish" in system["content"]
-                if text in outer.fail_once:
-                    outer.fail_once.discard(text)
-                    return self._send(500, {"error": "overloaded"})
-                canned = {EN["prompt"]: ES["prompt"], EN["chosen"]: ES["chosen"],
-                          EN["rejected"]: ES["rejected"]}
-                reply = canned.get(text, f"{ES['chosen']} {len(text)}")
-                if text in outer.english_reply and outer.english_reply_on:
-                    reply = text
-                return self._send(200, {"choices": [{"index": 0, "finish_reason": "stop",
-                                                     "message": {"role": "assistant",
-                                                                 "content": reply}}]})
-
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.english_reply_on = False
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def __call__(self, body: dict):
+        text = user_message(body)
+        system = body["messages"][0]
+        assert system["role"] == "system" and "Spanish" in system["content"]
+        if text in self.fail_once:
+            self.fail_once.discard(text)
+            return 500, {"error": "overloaded"}
+        canned = {EN["prompt"]: ES["prompt"], EN["chosen"]: ES["chosen"],
+                  EN["rejected"]: ES["rejected"]}
+        if text in self.english_reply and self.english_reply_on:
+            return text
+        return canned.get(text, f"{ES['chosen']} {len(text)}")
 
 
 def _openai_cfg(url: str, **kw) -> TranslateConfig:
@@ -448,16 +429,17 @@ def _openai_cfg(url: str, **kw) -> TranslateConfig:
     return cfg_of(backend="openai", openai=oa, **kw)
 
 
-def test_openai_backend_auth_retry_dedup_and_langid(monkeypatch, caplog):
+def test_openai_backend_auth_retry_dedup_and_langid(monkeypatch, caplog, fake_openai):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("XLRM_TEST_KEY", SECRET)
     rows = [pair("a", "en", **EN), pair("b", "en", **EN),
             pair("c", "en", EN["prompt"], EN["chosen"], "A different answer that is wrong.")]
-    with _Server(require_key=SECRET) as srv:
-        backend = make_backend(_openai_cfg(srv.url))
-        assert isinstance(backend, OpenAIBackend)
-        srv.english_reply_on = True
-        out, stats = translate_rows(rows, "es", _openai_cfg(srv.url), backend=backend)
+    translator = _Translator()
+    srv = fake_openai(translator, require_key=SECRET)
+    backend = make_backend(_openai_cfg(srv.url))
+    assert isinstance(backend, OpenAIBackend)
+    translator.english_reply_on = True
+    out, stats = translate_rows(rows, "es", _openai_cfg(srv.url), backend=backend)
     assert set(srv.auth) == {f"Bearer {SECRET}"}
     texts = [r["messages"][-1]["content"] for r in srv.requests]
     # 4 distinct texts, one retried after a 500
@@ -473,14 +455,14 @@ def test_openai_backend_auth_retry_dedup_and_langid(monkeypatch, caplog):
     assert SECRET not in blob
 
 
-def test_openai_backend_never_leaks_key(monkeypatch, caplog):
+def test_openai_backend_never_leaks_key(monkeypatch, caplog, fake_openai):
     caplog.set_level(logging.DEBUG)
     wrong = "sk-wrong-KEY-987654"
     monkeypatch.setenv("XLRM_TEST_KEY", wrong)
     rows = [pair("a", "en", **EN)]
-    with _Server(require_key=SECRET) as srv:
-        with pytest.raises(TranslationError) as info:
-            translate_rows(rows, "es", _openai_cfg(srv.url))
+    srv = fake_openai(_Translator(), require_key=SECRET)
+    with pytest.raises(TranslationError) as info:
+        translate_rows(rows, "es", _openai_cfg(srv.url))
     assert srv.auth[0] == f"Bearer {wrong}"  # the server did echo it back
     assert "401" in str(info.value)
     for text in (str(info.value), repr(info.value), caplog.text):
@@ -489,23 +471,23 @@ def test_openai_backend_never_leaks_key(monkeypatch, caplog):
 
     # redirects are refused (urllib would forward the Authorization header)
     monkeypatch.setenv("XLRM_TEST_KEY", SECRET)
-    with _Server(require_key=SECRET) as srv:
-        with pytest.raises(TranslationError, match="302"):
-            translate_rows(rows, "es", _openai_cfg(srv.url.replace("/v1", "/redirect/v1")))
+    srv = fake_openai(_Translator(), require_key=SECRET)
+    with pytest.raises(TranslationError, match="302"):
+        translate_rows(rows, "es", _openai_cfg(srv.url.replace("/v1", "/redirect/v1")))
     assert srv.paths and all(p.startswith("/redirect/") for p in srv.paths)
     assert SECRET not in caplog.text
 
 
-def test_openai_backend_without_key_and_failing_server(monkeypatch):
+def test_openai_backend_without_key_and_failing_server(monkeypatch, fake_openai):
     monkeypatch.delenv("XLRM_TEST_KEY", raising=False)
     rows = [pair("a", "en", **EN)]
-    with _Server(require_key=None) as srv:
-        out, stats = translate_rows(rows, "es", _openai_cfg(srv.url, langid=False))
+    srv = fake_openai(_Translator())
+    out, stats = translate_rows(rows, "es", _openai_cfg(srv.url, langid=False))
     assert srv.auth and all(a is None for a in srv.auth)
     assert len(out) == 1 and out[0]["chosen"] == ES["chosen"]
 
     # nothing listens: every request fails after its retries -> a clear error
-    with _Server(require_key=None) as srv:
-        dead = srv.url
+    dead = fake_openai(_Translator())
+    dead.close()
     with pytest.raises(TranslationError, match="failed"):
-        translate_rows(rows, "es", _openai_cfg(dead, langid=False))
+        translate_rows(rows, "es", _openai_cfg(dead.url, langid=False))

@@ -1,9 +1,10 @@
 """Typed params sections.
 
 ``params.yaml`` is the single home of every setting, one section per stage.
-Each stage loads only its own section (the one it declares under ``params:`` in
-``dvc.yaml``) into a dataclass that rejects unknown keys and values of the
-wrong type, naming the file and the key.
+Each stage loads only the sections it declares under ``params:`` in ``dvc.yaml``
+(through :mod:`xlrm.sections`, the registry) into dataclasses that reject unknown keys
+and values of the wrong type, naming the file and the key. This module holds the
+checking itself: :func:`from_dict` and :func:`coerce`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 
@@ -34,19 +35,6 @@ def read_params(path: str | Path = "params.yaml") -> dict:
     return data
 
 
-def load_section(cls: type[T], section: str, path: str | Path = "params.yaml") -> T:
-    """Load ``section`` of a params file into dataclass ``cls``."""
-    return section_of(cls, read_params(path), section, path)
-
-
-def section_of(cls: type[T], params: dict, section: str, path: str | Path = "params.yaml") -> T:
-    """``section`` of already-read ``params`` (from ``path``) as dataclass ``cls``: for a
-    stage that also reads top-level keys, so the file is read once."""
-    if section not in params:
-        raise ConfigError(f"{path}: no section '{section}'")
-    return from_dict(cls, params[section], where=f"{path}: {section}")
-
-
 def from_dict(cls: type[T], data: Any, where: str) -> T:
     """Build dataclass ``cls`` from a mapping, checking keys and types recursively."""
     if data is None:
@@ -60,7 +48,7 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+        kwargs[name] = coerce(hints[name], value, f"{where}.{name}")
     missing = [n for n, f in fields.items() if n not in kwargs
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
@@ -71,7 +59,7 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
         raise ConfigError(f"{where}: {e}") from None
 
 
-def _coerce(tp: Any, value: Any, where: str) -> Any:
+def coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -84,7 +72,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(arg, value, where)
+                return coerce(arg, value, where)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if len(errors) == 1 else
@@ -98,11 +86,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
-        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+        return [coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else value
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return {k: _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()} if args else value
+        return {k: coerce(args[1], v, f"{where}.{k}") for k, v in value.items()} if args else value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
@@ -131,10 +119,6 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
         return value
     return value
-
-
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -173,5 +157,28 @@ def split_trainer_section(section: dict | None, config_cls: type, extras_cls: ty
     extras = from_dict(extras_cls, {k: section.pop(k) for k in list(section) if k in extra_names},
                        where)
     hints = typing.get_type_hints(config_cls)
-    passthrough = {k: _coerce(hints.get(k, Any), v, f"{where}.{k}") for k, v in section.items()}
+    passthrough = {k: coerce(hints.get(k, Any), v, f"{where}.{k}") for k, v in section.items()}
     return extras, passthrough
+
+
+class TrainerSection:
+    """Base of a dataclass section that mirrors a TRL config (``train_rm``: RewardConfig,
+    ``train_dpo``: DPOConfig): xlrm's own keys load into ``extras`` (class ``EXTRAS``), the
+    rest pass through to TRL's config class ``TRL_CONFIG``, checked against its fields, in
+    the dict field named ``PASSTHROUGH``. Subclasses are dataclasses ``(extras, passthrough)``.
+    """
+
+    TRL_CONFIG: ClassVar[str]
+    EXTRAS: ClassVar[type]
+    PASSTHROUGH: ClassVar[str]
+
+    @classmethod
+    def from_params(cls, section: dict | None, where: str) -> Any:
+        import trl
+
+        extras, passthrough = split_trainer_section(section, getattr(trl, cls.TRL_CONFIG),
+                                                    cls.EXTRAS, where)
+        return cls(extras, passthrough)
+
+    def to_params(self) -> dict:
+        return {**getattr(self, self.PASSTHROUGH), **dataclasses.asdict(self.extras)}

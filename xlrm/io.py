@@ -57,19 +57,30 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     return n
 
 
+def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | None, str | None]]:
+    """``(line number, object, None)`` for every non-blank line that holds a JSON object,
+    ``(line number, None, what is wrong)`` for one that does not."""
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield i, None, f"invalid JSON ({e.msg})"
+            continue
+        if not isinstance(obj, dict):
+            yield i, None, f"expected a JSON object, got {type(obj).__name__}"
+            continue
+        yield i, obj, None
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Read a JSON-lines file; a malformed line raises DataError naming file and line."""
     rows = []
     with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"invalid JSON ({e.msg})", path=str(path), row=i) from None
-            if not isinstance(row, dict):
-                raise DataError("expected a JSON object", path=str(path), row=i)
+        for i, row, problem in parse_jsonl(f):
+            if problem is not None:
+                raise DataError(problem, path=str(path), row=i)
             rows.append(row)
     return rows
 

@@ -1,26 +1,45 @@
-"""A small client for OpenAI-compatible ``/v1/chat/completions`` endpoints (stdlib only).
+"""The one client for OpenAI-compatible ``/v1/chat/completions`` endpoints (stdlib only).
 
-Shared by the ``openai`` translation backend, the ``openai`` AlpacaEval judge and the
-off-the-shelf generative RMs. The API key comes from the caller (read from an
-environment variable there), is sent only as a Bearer header, and is redacted from
-every message; redirects are refused so the header never travels to another host.
+Every HTTP request of the project to such an endpoint goes through here: the ``openai``
+translation backend, the ``openai`` AlpacaEval judge and the off-the-shelf generative
+judges. :func:`post_chat_completion` sends one request with the retry policy;
+:class:`ChatClient` holds an endpoint's settings and counters and runs the one concurrent
+request loop (:meth:`ChatClient.map`). The API key is read from the environment variable
+the caller names, is sent only as a Bearer header, and is redacted from every message;
+redirects are refused so the header never travels to another host.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import random
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from xlrm.errors import XlrmError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
+
+
+def public_url(url: str, key: str | None) -> str:
+    """``url`` without credentials: no user-info, query or fragment, and the key redacted."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return redact(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")), key)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -44,11 +63,10 @@ def post_chat_completion(url: str, payload: dict, key: str | None, *, timeout_s:
                          fatal: type[Exception] = XlrmError) -> dict:
     """POST one chat-completions request and return the parsed JSON reply.
 
-    The same policy as :class:`xlrm.translation.OpenAIBackend` (its redirect-refusing
-    opener and key redaction are reused): 429, 5xx, network errors and malformed JSON are
-    retried with exponential backoff (``Retry-After`` wins); 401/403/404 and redirects
-    raise :class:`JudgeError`; other 4xx fail this request only (:class:`RequestFailed`).
-    Every message has the key redacted.
+    429, 5xx, network errors and malformed JSON are retried with exponential backoff
+    (``Retry-After`` wins); 401/403/404 and redirects raise ``fatal`` (retrying will not
+    fix them); other 4xx fail this request only (:class:`RequestFailed`). Every message
+    has the key redacted.
     """
     body = json.dumps(payload).encode("utf-8")
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -91,3 +109,124 @@ def post_chat_completion(url: str, payload: dict, key: str | None, *, timeout_s:
                 on_retry(error)
             time.sleep(delay)
     raise RequestFailed(error)
+
+
+def chat_completions_url(base_url: str) -> str:
+    """``base_url`` (an API root such as ``http://127.0.0.1:8000/v1``) with
+    ``/chat/completions`` appended unless it is already there."""
+    url = base_url.rstrip("/")
+    return url if url.endswith("/chat/completions") else url + "/chat/completions"
+
+
+class ChatClient:
+    """One OpenAI-compatible endpoint: its URL, API key variable, retry policy and
+    counters, and the concurrent request loop every caller uses (:meth:`map`).
+
+    Args:
+        base_url: the API root (see :func:`chat_completions_url`).
+        api_key_env: environment variable holding the API key (unset: no header).
+        timeout_s, max_retries, backoff_s: the retry policy of :func:`post_chat_completion`.
+        concurrency: requests in flight at once in :meth:`map`.
+        fatal: the error raised for a failure retrying will not fix (bad URL, key, model),
+            and when every item of a :meth:`map` call failed.
+        what: what one request is, for log lines (``judge request``).
+
+    Counters (over the client's life; callers take differences): ``retries`` and
+    ``failures`` (items without a usable reply, :meth:`fail`); ``last_error`` is the last
+    failure's (redacted) message.
+    """
+
+    def __init__(self, base_url: str, *, api_key_env: str, timeout_s: float, max_retries: int,
+                 backoff_s: float, concurrency: int, fatal: type[Exception] = XlrmError,
+                 what: str = "request"):
+        self.url = chat_completions_url(base_url)
+        self.api_key_env = api_key_env
+        self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
+        self.concurrency, self.fatal, self.what = concurrency, fatal, what
+        self.retries = 0
+        self.failures = 0
+        self.last_error = ""
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
+
+    def settings(self) -> dict[str, Any]:
+        """The request settings in effect, for :func:`xlrm.tracking.log_effective_config`:
+        the URL without credentials (:func:`public_url`), the key's variable name and
+        whether it is set, never the key."""
+        key = self.key()
+        return {"url": public_url(self.url, key), "api_key_env": self.api_key_env,
+                "api_key_set": key is not None, "timeout_s": self.timeout_s,
+                "max_retries": self.max_retries, "backoff_s": self.backoff_s,
+                "concurrency": self.concurrency}
+
+    def key(self) -> str | None:
+        """The API key from the environment, or None (no ``Authorization`` header)."""
+        return os.environ.get(self.api_key_env) or None
+
+    def _retried(self, error: str) -> None:
+        with self._lock:
+            self.retries += 1
+        log.info("retrying %s: %s", self.what, error)
+
+    def fail(self, message: str) -> None:
+        """Count one item without a usable reply (failed request, malformed reply, ...)."""
+        with self._lock:
+            self.failures += 1
+            self.last_error = message
+        log.warning("%s failed: %s", self.what, message)
+
+    def post(self, payload: dict, key: str | None) -> dict:
+        """One request with the retry policy; the parsed JSON reply.
+
+        Raises:
+            RequestFailed: this request failed for good (the caller counts it, :meth:`fail`).
+            fatal: a failure retrying will not fix.
+        """
+        return post_chat_completion(self.url, payload, key, timeout_s=self.timeout_s,
+                                    max_retries=self.max_retries, backoff_s=self.backoff_s,
+                                    abort=self._abort, on_retry=self._retried, fatal=self.fatal)
+
+    def first_choice(self, payload: dict, key: str | None) -> dict | None:
+        """The reply's first choice, or None (counted as a failure) when the request failed
+        for good or the reply has no choices."""
+        try:
+            data = self.post(payload, key)
+        except RequestFailed as e:
+            self.fail(str(e))
+            return None
+        choices = data.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(choice, dict):
+            self.fail(f"malformed reply from {self.url}: no choices")
+            return None
+        return choice
+
+    def map(self, fn: Callable[[Any, str | None], T], items: Sequence[Any], *,
+            progress: str = "%d/%d requests done", every: int = 200) -> list[T]:
+        """``fn(item, key)`` for every item, :attr:`concurrency` at a time; results in order.
+
+        ``progress`` is logged (with the count done and the total) every ``every`` items
+        and at the end. A ``fatal`` error stops the call: requests in flight give up, those
+        not started are cancelled, and the error is raised. When every item of the call
+        failed (:meth:`fail`), raises ``fatal`` naming the URL and the last error.
+        """
+        key = self.key()
+        failures_before = self.failures
+        self._abort.clear()
+        results: list[T] = []
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = [pool.submit(fn, item, key) for item in items]
+            try:
+                for done, f in enumerate(futures, start=1):
+                    results.append(f.result())
+                    if done % every == 0 or done == len(futures):
+                        log.info(progress, done, len(futures))
+            except self.fatal:
+                self._abort.set()
+                for f in futures:
+                    f.cancel()
+                raise
+        if results and self.failures - failures_before == len(results):
+            raise self.fatal(f"all {len(results)} requests to {self.url} failed; last error: "
+                             f"{self.last_error}")
+        return results

@@ -32,8 +32,22 @@ def preset_path(root: Path, name: str) -> Path:
     path = presets_dir(root) / f"{name}.yaml"
     if not path.exists():
         raise ConfigError(f"unknown preset {name!r}; available: {available(root)}")
-    read_params(path)  # fail early on a broken file
+    validate(path)  # fail early on a broken file
     return path
+
+
+def validate(path: Path) -> dict:
+    """Load every section and top-level list of a params file through the registry, so a
+    preset with an unknown key or a wrong type fails before any stage runs."""
+    from xlrm.sections import SECTIONS, TOP_LEVEL, load_value
+
+    params = read_params(path)
+    unknown = sorted(set(params) - set(SECTIONS) - set(TOP_LEVEL))
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {unknown}")
+    for name in params:
+        load_value(params, name, path)
+    return params
 
 
 def use(root: Path, name: str) -> Path:

@@ -1,35 +1,208 @@
-"""Shared plumbing of the stage scripts in ``stages/``: logging, arguments, clean failure."""
+"""The one stage runner: every script in ``stages/`` is a :class:`Stage`.
+
+A stage script declares its name, the params it reads (sections and top-level lists, exactly
+those of its ``dvc.yaml`` entry) and its own arguments; its ``main(ctx)`` does only what is
+its own and returns a one-line summary. The runner does the rest, the same way for every
+stage:
+
+- common arguments (``--params``) and logging set-up;
+- strict loading of exactly the declared params (:mod:`xlrm.sections`): a missing section is
+  an error naming the params file and the section, unless the stage marks it optional (then
+  the config class's defaults apply, and the stage's docstring says so);
+- one MLflow run per stage run (:mod:`xlrm.tracking`), with the declared params, the
+  *effective* configurations that trainers and backends actually received
+  (:func:`xlrm.tracking.log_effective_config`), metrics and artifacts;
+- atomic outputs (:meth:`StageContext.out_dir`, :meth:`StageContext.write_json`, ...);
+- user errors (:class:`xlrm.errors.XlrmError`) print one clear line and exit 2.
+
+Rank-aware: under a multi-process launch (``RANK`` set by ``accelerate launch`` /
+``torchrun``) only rank 0 opens the MLflow run, writes the stage's JSON outputs and prints
+the summary; the others run the same ``main`` with tracking off.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 from xlrm.errors import XlrmError
 
-
-def parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    return p
+NOISY_LOGGERS = ("httpx", "urllib3", "alembic", "mlflow.store", "filelock", "datasets")
 
 
-def main(fn: Callable[[], None]) -> None:
-    """Run a stage's ``main``: user errors print one clear line and exit 2."""
+def process_rank() -> int:
+    """This process's global rank under a multi-process launch (0 otherwise)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def is_main_process() -> bool:
+    return process_rank() == 0
+
+
+class StageContext:
+    """What a stage's ``main`` receives: its arguments, its loaded params, and the writers."""
+
+    def __init__(self, stage: Stage, args: argparse.Namespace, params: dict[str, Any]):
+        self.stage, self.args, self.params = stage, args, params
+        self.params_path = Path(args.params)
+        self.is_main = is_main_process()
+
+    def __getitem__(self, name: str) -> Any:
+        """A declared section's typed config, or a declared top-level value."""
+        if name not in self.params:
+            raise KeyError(f"stage {self.stage.name} did not declare params {name!r}; "
+                           f"it declares {sorted(self.params)}")
+        return self.params[name]
+
+    # ---- writing (atomic; only the main process writes the stage's own files)
+    @contextlib.contextmanager
+    def out_dir(self, path: str | os.PathLike) -> Iterator[Path]:
+        """A temporary folder that becomes ``path`` when the block ends without error."""
+        from xlrm.io import atomic_path
+
+        with atomic_path(path, is_dir=True) as tmp:
+            yield tmp
+
+    @contextlib.contextmanager
+    def out_file(self, path: str | os.PathLike) -> Iterator[Path]:
+        """A temporary file path that becomes ``path`` when the block ends without error."""
+        from xlrm.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            yield tmp
+
+    def write_json(self, path: str | os.PathLike, obj: Any, *, metrics: str | None = None,
+                   artifact: bool = True) -> None:
+        """Write ``obj`` as JSON; log its numeric leaves as metrics prefixed ``metrics``
+        (when given) and the file as an artifact."""
+        from xlrm.io import write_json
+
+        if not self.is_main:
+            return
+        write_json(path, obj)
+        if metrics is not None:
+            self.log_metrics(obj, metrics)
+        if artifact:
+            self.artifact(path)
+
+    def write_jsonl(self, path: str | os.PathLike, rows: Any) -> int:
+        from xlrm.io import write_jsonl
+
+        return write_jsonl(path, rows) if self.is_main else 0
+
+    # ---- tracking (no-ops on other ranks)
+    def log_metrics(self, metrics: dict[str, Any], prefix: str = "") -> None:
+        from xlrm.tracking import log_metrics
+
+        if self.is_main:
+            log_metrics(metrics, prefix)
+
+    def artifact(self, *paths: str | os.PathLike) -> None:
+        if not self.is_main:
+            return
+        import mlflow
+
+        for path in paths:
+            mlflow.log_artifact(str(path))
+
+    def tags(self, tags: dict[str, str]) -> None:
+        if self.is_main:
+            import mlflow
+
+            mlflow.set_tags(tags)
+
+
+class Stage:
+    """One DVC stage's script: its name, declared params and arguments.
+
+    Args:
+        name: the stage's name (MLflow run name, ``xlrm.stage`` tag).
+        doc: the script's docstring (``--help``).
+        params: what the stage reads from the params file, exactly its ``dvc.yaml``
+            ``params:`` entries: section names (``train_rm``), top-level lists
+            (``languages``) or one key of a section (``translate.source_language``).
+        optional: declared sections that may be absent (their config defaults apply).
+        item: the argument whose value names this run's foreach item (``lang``), or a
+            function of the parsed arguments.
+        section_arg: the argument that names the section to load instead of ``params[0]``
+            (``base_model.py --section policy_model``); it also names the MLflow run.
+    """
+
+    def __init__(self, name: str, doc: str | None, *, params: Sequence[str] = (),
+                 optional: Sequence[str] = (), item: str | Callable[[argparse.Namespace], Any]
+                 | None = None, section_arg: str | None = None):
+        self.name, self.declared, self.optional = name, list(params), set(optional)
+        self.item, self.section_arg = item, section_arg
+        self.parser = argparse.ArgumentParser(description=doc,
+                                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        self.parser.add_argument("--params", default="params.yaml",
+                                 help="params file (default: params.yaml)")
+
+    def add(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """Add one of the stage's own command-line arguments (argparse's signature)."""
+        return self.parser.add_argument(*args, **kwargs)
+
+    def params_for(self, args: argparse.Namespace) -> list[str]:
+        if self.section_arg is None:
+            return list(self.declared)
+        return [getattr(args, self.section_arg), *self.declared[1:]]
+
+    def load(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The declared params, typed, from ``args.params`` (strict: see the module doc)."""
+        from xlrm.sections import load_declared
+
+        return load_declared(args.params, self.params_for(args), optional=self.optional)
+
+    def _item(self, args: argparse.Namespace) -> str | None:
+        if self.item is None:
+            return None
+        value = self.item(args) if callable(self.item) else getattr(args, self.item)
+        return None if value is None else str(value)
+
+    def run(self, main: Callable[[StageContext], str | None],
+            argv: Sequence[str] | None = None) -> None:
+        """Parse ``argv``, load params, run ``main`` inside the stage's MLflow run, print its
+        summary. A user error exits 2 with one line on stderr."""
+        setup_logging()
+        args = self.parser.parse_args(argv)
+        try:
+            params = self.load(args)
+            ctx = StageContext(self, args, params)
+            summary = self._tracked(main, ctx)
+        except XlrmError as e:
+            print(f"error: {e}", file=sys.stderr)
+            if os.environ.get("XLRM_DEBUG"):
+                traceback.print_exc()
+            sys.exit(2)
+        if summary and ctx.is_main:
+            print(summary)
+
+    def _tracked(self, main: Callable[[StageContext], str | None], ctx: StageContext):
+        if not ctx.is_main:
+            return main(ctx)
+        from xlrm.sections import dump
+        from xlrm.tracking import stage_run
+
+        logged = {name: dump(value) for name, value in ctx.params.items()}
+        name = getattr(ctx.args, self.section_arg) if self.section_arg else self.name
+        with stage_run(name, self._item(ctx.args), params=logged):
+            return main(ctx)
+
+
+def setup_logging() -> None:
     logging.basicConfig(level=os.environ.get("XLRM_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "urllib3", "alembic", "mlflow.store", "filelock", "datasets"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    try:
-        fn()
-    except XlrmError as e:
-        print(f"error: {e}", file=sys.stderr)
-        if os.environ.get("XLRM_DEBUG"):
-            traceback.print_exc()
-        sys.exit(2)

@@ -108,3 +108,29 @@ def log_metrics(metrics: dict[str, Any], prefix: str = "") -> None:
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if numeric:
         mlflow.log_metrics(numeric)
+
+
+EFFECTIVE: dict[str, dict[str, Any]] = {}  # the last effective configurations, by name
+
+
+def log_effective_config(name: str, config: dict[str, Any]) -> None:
+    """Record the configuration a library actually received (TRL's ``RewardConfig`` after
+    xlrm's defaults and CPU overrides, a backend's settings, ...).
+
+    Logged to the active MLflow run as params ``effective.<name>.<key>`` and as the artifact
+    ``effective/<name>.json``; kept in :data:`EFFECTIVE` either way (tests read it). With no
+    active run (a test, a notebook) only :data:`EFFECTIVE` is set.
+    """
+    import json
+
+    EFFECTIVE[name] = config
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return
+    flat = {k: _loggable(v) for k, v in flatten(config, f"effective.{name}").items()}
+    keys = sorted(flat)
+    for i in range(0, len(keys), 100):
+        mlflow.log_params({k: flat[k] for k in keys[i:i + 100]})
+    mlflow.log_text(json.dumps(config, indent=2, sort_keys=True, default=str),
+                    f"effective/{name}.json")

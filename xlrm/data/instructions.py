@@ -9,36 +9,21 @@ An instruction row (JSON lines)::
 Sources: ``seed`` (the project's generated set: on-policy prompts from its train
 split, evaluation instructions from its held-out split with the chosen reply as
 reference, so the two are disjoint by item id), a hub data set id, or a local
-JSON/JSONL/parquet file whose rows carry ``instruction`` (or ``prompt``, a string
-or messages), optional ``output``/``reference``, ``language`` and ``id``.
+JSON/JSONL/parquet file, gzipped or not (read by :func:`xlrm.data.sources.read_rows`),
+whose rows carry ``instruction`` (or ``prompt``, a string or messages), optional
+``output``/``reference``, ``language`` and ``id``.
+
+The params section is :class:`xlrm.data.config.InstructionsConfig`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from xlrm.data.config import InstructionSource
 from xlrm.errors import ConfigError, DataError
 from xlrm.io import read_jsonl
 from xlrm.schema import validate_file_rows
-
-
-@dataclass
-class InstructionSource:
-    source: str = "seed"             # seed | hub id | local file
-    # A file path, hub config and split may hold "{lang}" (the ISO code, e.g. "ko") and
-    # "{language}" (the lower-case English name, e.g. "korean"), filled per language.
-    hub_config: str | None = None
-    hub_split: str = "train"
-    max_per_language: int | None = None
-
-
-@dataclass
-class InstructionsConfig:
-    """The ``instructions`` params section."""
-
-    train: InstructionSource = field(default_factory=InstructionSource)
-    eval: InstructionSource = field(default_factory=InstructionSource)
 
 
 def _from_pairs(rows: list[dict], with_reference: bool) -> list[dict]:
@@ -61,20 +46,14 @@ def _load_external(src: InstructionSource, language: str, with_reference: bool) 
 
     names = {"lang": language, "language": langs.name(language).lower()}
     path = Path(src.source.format(**names))
+    numbers = None
     if path.exists():
-        if path.suffix == ".parquet":
-            import pandas as pd
+        from xlrm.data.sources import read_rows
 
-            raw = pd.read_parquet(path).to_dict("records")
-        elif path.suffix == ".json":
-            import json
-
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            raw = read_jsonl(path)
+        raw, numbers = read_rows(path)
         where = str(path)
     else:
-        from xlrm.data.loaders import load_hub_dataset
+        from xlrm.data.sources import load_hub_dataset
 
         config = src.hub_config.format(**names) if src.hub_config else None
         split = src.hub_split.format(**names)
@@ -82,15 +61,19 @@ def _load_external(src: InstructionSource, language: str, with_reference: bool) 
         where = f"{src.source}:{config}:{split}"
     out = []
     for i, row in enumerate(raw, start=1):
+        row_num = numbers[i - 1] if numbers else i  # line numbers of a JSON-lines file
+        if not isinstance(row, dict):
+            raise DataError(getattr(row, "message", "expected a JSON object"), path=where,
+                            row=row_num)
         if row.get("language") not in (None, language):
             continue
         item = {"id": str(row.get("id", f"{path.stem or 'hub'}-{i:06d}")), "language": language,
-                "messages": _row_messages(row, where, i)}
+                "messages": _row_messages(row, where, row_num)}
         if with_reference:
             ref = row.get("reference", row.get("output"))
             if not isinstance(ref, str) or not ref.strip():
                 raise DataError("evaluation instructions need a reference answer", path=where,
-                                row=i, field="output")
+                                row=row_num, field="output")
             item["reference"] = ref
         out.append(item)
     if not out:
@@ -105,7 +88,8 @@ def load_instructions(src: InstructionSource, language: str, *, split: str,
     if src.source == "seed":
         name = "train.jsonl" if split == "train" else "test.jsonl"
         path = prepared_dir / name
-        rows = [r for r in validate_file_rows(read_jsonl(path), str(path)) if r["language"] == language]
+        rows = [r for r in validate_file_rows(read_jsonl(path), str(path))
+                if r["language"] == language]
         if not rows:
             raise ConfigError(f"instructions: {path} has no rows in {language!r}")
         out = _from_pairs(rows, with_reference)
@@ -125,3 +109,17 @@ def drop_overlap(train: list[dict], evaluation: list[dict]) -> tuple[list[dict],
     if not kept:
         raise ConfigError("instructions: every on-policy prompt is also an evaluation instruction")
     return kept, len(train) - len(kept)
+
+
+def read_prompts(path: str | Path) -> dict[str, list[dict]]:
+    """The prompts of an instructions file (``<lang>.train.jsonl``): id -> messages, in file
+    order (what ``generate`` samples for and ``label`` pairs are built on)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("instructions file not found", path=str(path))
+    prompts: dict[str, list[dict]] = {}
+    for i, row in enumerate(read_jsonl(path), start=1):
+        if "id" not in row or "messages" not in row:
+            raise DataError("an instruction needs 'id' and 'messages'", path=str(path), row=i)
+        prompts[row["id"]] = row["messages"]
+    return prompts

@@ -3,8 +3,9 @@
 Entry points:
 
 * :func:`load_preferences` reads local files (``.json``, ``.jsonl``, ``.json.gz``,
-  ``.jsonl.gz``, ``.parquet``), directories of them, or a Hugging Face hub data set, in one of
-  the shapes registered in :data:`PARSERS` (``pairs``, ``sharegpt``, ``hh-rlhf``, ``llmbar``,
+  ``.jsonl.gz``, ``.parquet``), directories of them, or a Hugging Face hub data set
+  (:mod:`xlrm.data.sources`), in one of the shapes registered in
+  :data:`xlrm.data.formats.PARSERS` (``pairs``, ``sharegpt``, ``hh-rlhf``, ``llmbar``,
   ``mrewardbench``), auto-detected per file by default, and returns validated rows + stats.
 * :func:`split_train_test` splits rows by item id with a seeded hash.
 * :func:`load_eval_set` loads Multilingual RewardBench (hub or a local directory), one list
@@ -14,491 +15,36 @@ Entry points:
 
 Bad rows raise :class:`~xlrm.errors.DataError` naming the file, the 1-based row number (the
 line number for JSON-lines files) and the field, or, with ``on_bad_row="skip"``, are
-skipped and counted by reason in the stats (reasons: :data:`SKIP_REASONS`).
+skipped and counted by reason in the stats (reasons:
+:data:`xlrm.data.formats.SKIP_REASONS`).
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xlrm import languages as langs
-from xlrm.errors import ConfigError, DataError, MissingResourceError
-from xlrm.evaluation import MREWARDBENCH_WEIGHTS
+from xlrm.data.formats import DEFAULT_SUBSET, PARSERS, BadRow, Parsed, detect_format
+from xlrm.data.sources import (DATA_SUFFIXES, InvalidJson, Source, expand_sources, file_source,
+                               hub_source)
+from xlrm.errors import ConfigError, DataError
+from xlrm.evaluation.weights import MREWARDBENCH_WEIGHTS
 from xlrm.schema import CATEGORIES, validate_pair
-
-Message = dict[str, str]
-
-# --------------------------------------------------------------------------------------------
-# Constants
-# --------------------------------------------------------------------------------------------
 
 # subset -> (category, weight): M-RewardBench's counts; the one table lives with the scorer.
 MREWARDBENCH_SUBSETS = MREWARDBENCH_WEIGHTS
-
-# LLMBar file stems -> RewardBench subset names (so category chat-hard is filled in).
-LLMBAR_SUBSETS: dict[str, str] = {
-    "natural": "llmbar-natural",
-    "adversarial-neighbor": "llmbar-adver-neighbor",
-    "adversarial-gptinst": "llmbar-adver-GPTInst",
-    "adversarial-gptout": "llmbar-adver-GPTOut",
-    "adversarial-manual": "llmbar-adver-manual",
-}
 
 MREWARDBENCH_HUB_ID = "CohereLabsCommunity/multilingual-reward-bench"
 REWARDBENCH_HUB_ID = "allenai/reward-bench"
 # Older revisions of M-RewardBench name the split "filtered", newer ones "test" (same rows).
 EVAL_SPLITS = ("filtered", "test")
-
-DATA_SUFFIXES = (".jsonl.gz", ".json.gz", ".jsonl", ".json", ".parquet")
-
-SKIP_REASONS = (
-    "invalid_json",         # a JSON-lines line that does not parse, or not an object
-    "missing_field",
-    "wrong_type",
-    "empty_text",
-    "identical_responses",
-    "unparseable_dialogue",
-    "bad_label",
-    "bad_category",
-    "duplicate",            # (id, language) already seen
-    "invalid",              # anything else validate_pair rejects
-)
-
-ROLE_ALIASES: dict[str, str] = {
-    "system": "system",
-    "user": "user",
-    "human": "user",
-    "assistant": "assistant",
-    "gpt": "assistant",
-}
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
-_HH_ROLES = {"Human": "user", "Assistant": "assistant"}
-
-
-# --------------------------------------------------------------------------------------------
-# Row-level parsing
-# --------------------------------------------------------------------------------------------
-
-
-class BadRow(Exception):
-    """One raw row cannot be normalised; carries the skip reason and the field at fault."""
-
-    def __init__(self, reason: str, field: str | None, message: str):
-        assert reason in SKIP_REASONS, reason
-        super().__init__(message)
-        self.reason, self.field, self.message = reason, field, message
-
-
-@dataclass
-class Parsed:
-    """What a format parser extracts from one raw row.
-
-    ``extra`` holds the optional pass-through fields the row itself carries
-    (``id``, ``language``, ``subset``, ``source``, ``category``), still raw.
-    """
-
-    prompt: list[Message]
-    chosen: str
-    rejected: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-Parser = Callable[[dict[str, Any]], Parsed]
-PASS_THROUGH = ("id", "language", "subset", "source", "category")
-
-
-def _require(row: dict[str, Any], key: str) -> Any:
-    if key not in row or row[key] is None:
-        raise BadRow("missing_field", key, "missing")
-    return row[key]
-
-
-def _text(value: Any, key: str) -> str:
-    """A non-empty string, else BadRow (wrong_type / empty_text)."""
-    if not isinstance(value, str):
-        raise BadRow("wrong_type", key, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise BadRow("empty_text", key, "is empty")
-    return value
-
-
-def _message(value: Any, key: str, i: int) -> Message:
-    """One ``{role, content}`` (or ShareGPT ``{from, value}``) message, roles normalised."""
-    if not isinstance(value, dict):
-        raise BadRow("wrong_type", key,
-                     f"message {i} must be an object, got {type(value).__name__}")
-    if "role" in value or "content" in value:
-        role, content = value.get("role"), value.get("content")
-    else:
-        role, content = value.get("from"), value.get("value")
-    if not isinstance(role, str) or role.lower() not in ROLE_ALIASES:
-        raise BadRow("unparseable_dialogue", key,
-                     f"message {i} has role {role!r}; expected one of {sorted(ROLE_ALIASES)}")
-    if not isinstance(content, str):
-        raise BadRow("wrong_type", key,
-                     f"message {i} content must be a string, got {type(content).__name__}")
-    if not content.strip():
-        raise BadRow("empty_text", key, f"message {i} is empty")
-    return {"role": ROLE_ALIASES[role.lower()], "content": content}
-
-
-def _messages(value: Any, key: str) -> list[Message]:
-    """A non-empty list of messages."""
-    if not isinstance(value, list):
-        raise BadRow("wrong_type", key, f"must be a list of messages, got {type(value).__name__}")
-    if not value:
-        raise BadRow("empty_text", key, "is an empty list of messages")
-    return [_message(m, key, i) for i, m in enumerate(value)]
-
-
-def _prompt(value: Any, key: str = "prompt") -> list[Message]:
-    """A prompt given as a string (one user turn) or as a list of messages."""
-    if isinstance(value, str):
-        return [{"role": "user", "content": _text(value, key)}]
-    if not isinstance(value, list):
-        raise BadRow("wrong_type", key,
-                     f"must be a string or a list of messages, got {type(value).__name__}")
-    return _messages(value, key)
-
-
-def _reply(value: Any, key: str, prompt: list[Message]) -> str:
-    """A response given as a string, one message, or a conversation ending in the reply.
-
-    A conversation must be ``prompt + [reply]`` or ``[reply]``, the reply an assistant turn.
-    """
-    if isinstance(value, str):
-        return _text(value, key)
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list):
-        raise BadRow("wrong_type", key,
-                     f"must be a string or a list of messages, got {type(value).__name__}")
-    msgs = _messages(value, key)
-    head, last = msgs[:-1], msgs[-1]
-    if last["role"] != "assistant":
-        raise BadRow("unparseable_dialogue", key, "the final message must be an assistant turn")
-    if head and head != prompt:
-        raise BadRow("unparseable_dialogue", key,
-                     "the conversation before the final reply differs from the prompt")
-    return last["content"]
-
-
-def _is_missing(value: Any) -> bool:
-    """None, an empty string, or a float NaN (how pandas-written files mark a gap)."""
-    return value is None or value == "" or (isinstance(value, float) and value != value)
-
-
-def _pass_through(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in PASS_THROUGH if not _is_missing(row.get(k))}
-
-
-def parse_pairs(row: dict[str, Any]) -> Parsed:
-    """``prompt``/``chosen``/``rejected`` (text or messages), or ``chosen``/``rejected`` alone
-    as conversations sharing everything but the final assistant reply."""
-    chosen_raw, rejected_raw = _require(row, "chosen"), _require(row, "rejected")
-    if row.get("prompt") is not None:
-        prompt = _prompt(row["prompt"])
-    else:
-        if "prompt" in row:
-            raise BadRow("missing_field", "prompt", "missing")
-        chosen_msgs = _messages(chosen_raw, "chosen")
-        rejected_msgs = _messages(rejected_raw, "rejected")
-        prompt = chosen_msgs[:-1]
-        if not prompt:
-            raise BadRow("unparseable_dialogue", "chosen",
-                         "no prompt column and the conversation has no turn before the reply")
-        if rejected_msgs[:-1] != prompt:
-            raise BadRow("unparseable_dialogue", "rejected",
-                         "chosen and rejected differ before their final replies")
-    return Parsed(prompt, _reply(chosen_raw, "chosen", prompt),
-                  _reply(rejected_raw, "rejected", prompt), _pass_through(row))
-
-
-def parse_sharegpt(row: dict[str, Any]) -> Parsed:
-    """LLaMA-Factory ShareGPT preference rows: ``conversations`` + ``chosen``/``rejected``
-    as ``{from, value}``; an optional ``system`` string is prepended."""
-    prompt = _messages(_require(row, "conversations"), "conversations")
-    system = row.get("system")
-    if system is not None:
-        prompt = [{"role": "system", "content": _text(system, "system")}, *prompt]
-    return Parsed(prompt, _reply(_require(row, "chosen"), "chosen", prompt),
-                  _reply(_require(row, "rejected"), "rejected", prompt), _pass_through(row))
-
-
-def _hh_turns(text: str, key: str) -> list[Message]:
-    """Parse ``"\\n\\nHuman: ...\\n\\nAssistant: ..."`` into messages (contents stripped)."""
-    parts = _HH_TURN.split(text)
-    if parts[0].strip():
-        raise BadRow("unparseable_dialogue", key, "text before the first '\\n\\nHuman:' turn")
-    msgs = []
-    for speaker, content in zip(parts[1::2], parts[2::2]):
-        if not content.strip():
-            raise BadRow("empty_text", key, f"an empty {speaker} turn in the dialogue")
-        msgs.append({"role": _HH_ROLES[speaker], "content": content.strip()})
-    return msgs
-
-
-def parse_hh_rlhf(row: dict[str, Any]) -> Parsed:
-    """Anthropic HH-RLHF: ``chosen`` and ``rejected`` are whole dialogues.
-
-    The prompt is the dialogue the two share, up to its last ``\\n\\nAssistant:``; each
-    response is the rest of its dialogue, which must be a single assistant turn.
-    """
-    chosen = _text(_require(row, "chosen"), "chosen")
-    rejected = _text(_require(row, "rejected"), "rejected")
-    shared = os.path.commonprefix([chosen, rejected])
-    cut = shared.rfind("\n\nAssistant:")
-    if cut < 0:
-        raise BadRow("unparseable_dialogue", "chosen",
-                     "chosen and rejected share no dialogue up to an '\\n\\nAssistant:' turn")
-    prompt = _hh_turns(shared[:cut], "chosen")
-    if not prompt or prompt[-1]["role"] != "user":
-        raise BadRow("unparseable_dialogue", "chosen",
-                     "the shared dialogue does not end with a Human turn")
-    start = cut + len("\n\nAssistant:")
-    replies = []
-    for key, text in (("chosen", chosen), ("rejected", rejected)):
-        reply = text[start:]
-        if _HH_TURN.search(reply):
-            raise BadRow("unparseable_dialogue", key,
-                         "the reply runs on into further Human/Assistant turns")
-        if not reply.strip():
-            raise BadRow("empty_text", key, "the final Assistant turn is empty")
-        replies.append(reply.strip())
-    return Parsed(prompt, replies[0], replies[1], _pass_through(row))
-
-
-def parse_llmbar(row: dict[str, Any]) -> Parsed:
-    """LLMBar: ``input``, ``output_1``, ``output_2``, ``label`` (1 or 2 = the better one)."""
-    prompt = [{"role": "user", "content": _text(_require(row, "input"), "input")}]
-    out1 = _text(_require(row, "output_1"), "output_1")
-    out2 = _text(_require(row, "output_2"), "output_2")
-    label = _require(row, "label")
-    if isinstance(label, str) and label.strip() in ("1", "2"):
-        label = int(label)
-    if isinstance(label, bool) or label not in (1, 2):
-        raise BadRow("bad_label", "label", f"must be 1 or 2, got {label!r}")
-    chosen, rejected = (out1, out2) if label == 1 else (out2, out1)
-    return Parsed(prompt, chosen, rejected, _pass_through(row))
-
-
-def parse_mrewardbench(row: dict[str, Any]) -> Parsed:
-    """(M-)RewardBench: ``id``, ``prompt`` (a string), ``chosen``, ``rejected``, ``subset``
-    (+ optional ``language``, ``category``); other columns (``chosen_model``, ...) ignored."""
-    prompt = _text(_require(row, "prompt"), "prompt")
-    chosen = _text(_require(row, "chosen"), "chosen")
-    rejected = _text(_require(row, "rejected"), "rejected")
-    return Parsed([{"role": "user", "content": prompt}], chosen, rejected, _pass_through(row))
-
-
-PARSERS: dict[str, Parser] = {
-    "pairs": parse_pairs,
-    "sharegpt": parse_sharegpt,
-    "hh-rlhf": parse_hh_rlhf,
-    "llmbar": parse_llmbar,
-    "mrewardbench": parse_mrewardbench,
-}
-
-
-def _llmbar_subset(stem: str) -> str:
-    return LLMBAR_SUBSETS.get(stem.lower(), stem)
-
-
-# format -> default subset name from the file stem (identity for formats not listed).
-DEFAULT_SUBSET: dict[str, Callable[[str], str]] = {"llmbar": _llmbar_subset}
-
-
-def detect_format(row: Any) -> str | None:
-    """Guess the shape from the keys (and value types) of one raw row; None if unknown."""
-    if not isinstance(row, dict):
-        return None
-    keys = {k for k, v in row.items() if not _is_missing(v)}  # parquet fills gaps with nulls
-    if "conversations" in keys:
-        return "sharegpt"
-    if {"input", "output_1", "output_2", "label"} <= keys:
-        return "llmbar"
-    if not {"chosen", "rejected"} <= keys:
-        return None
-    if "prompt" in keys:
-        text_only = all(isinstance(row[k], str) for k in ("prompt", "chosen", "rejected"))
-        return "mrewardbench" if text_only and "subset" in keys else "pairs"
-    if isinstance(row["chosen"], str) and "\n\nAssistant:" in row["chosen"]:
-        return "hh-rlhf"
-    if isinstance(row["chosen"], list):
-        return "pairs"
-    return None
-
-
-# --------------------------------------------------------------------------------------------
-# Sources: local files and hub data sets
-# --------------------------------------------------------------------------------------------
-
-
-class _InvalidJson:
-    """Stand-in for a JSON-lines line that failed to parse (so skip mode can count it)."""
-
-    def __init__(self, message: str):
-        self.message = message
-
-
-@dataclass
-class _Source:
-    """One file or hub split: display name, default names and its raw rows."""
-
-    where: str                 # used as DataError's ``path``
-    stem: str                  # default id prefix and subset
-    source: str                # default ``source`` field
-    rows: Sequence[Any]        # raw rows (dicts, or _InvalidJson)
-    row_numbers: Sequence[int] | None = None  # 1-based numbers; None -> index + 1
-
-    def number(self, index: int) -> int:
-        return self.row_numbers[index] if self.row_numbers is not None else index + 1
-
-
-def _strip_suffix(path: Path) -> str:
-    name = path.name
-    for suffix in DATA_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-def _is_data_file(path: Path, root: Path) -> bool:
-    """A data file by suffix, not hidden and not inside a hidden folder below ``root``."""
-    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
-    return path.is_file() and not hidden and path.name.lower().endswith(DATA_SUFFIXES)
-
-
-def _open_text(path: Path):
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def read_rows(path: Path) -> tuple[list[Any], list[int] | None]:
-    """Raw rows of one data file and their 1-based row numbers (line numbers for JSON lines;
-    None means index + 1). A file that cannot be read as a whole raises DataError."""
-    name = path.name.lower()
-    try:
-        if name.endswith(".parquet"):
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path).to_pylist(), None
-        if name.endswith((".jsonl", ".jsonl.gz")):
-            rows: list[Any] = []
-            numbers: list[int] = []
-            with _open_text(path) as f:
-                for i, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        obj = _InvalidJson(f"invalid JSON ({e.msg})")
-                    if not isinstance(obj, (dict, _InvalidJson)):
-                        obj = _InvalidJson(f"expected a JSON object, got {type(obj).__name__}")
-                    rows.append(obj)
-                    numbers.append(i)
-            return rows, numbers
-        with _open_text(path) as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise DataError(f"invalid JSON at line {e.lineno} ({e.msg})",
-                                path=str(path)) from None
-    except (OSError, UnicodeDecodeError, EOFError) as e:
-        raise DataError(f"cannot read: {e}", path=str(path)) from None
-    except DataError:
-        raise
-    except Exception as e:  # pyarrow errors have no common public base class
-        raise DataError(f"cannot read: {type(e).__name__}: {e}", path=str(path)) from None
-    if not isinstance(data, list):
-        raise DataError(f"expected a JSON list of objects, got {type(data).__name__}",
-                        path=str(path))
-    return data, None
-
-
-def _file_source(path: Path, source_name: str | None) -> _Source:
-    rows, numbers = read_rows(path)
-    stem = _strip_suffix(path)
-    parent = path.resolve().parent.name
-    return _Source(where=str(path), stem=stem,
-                   source=source_name or (f"{parent}/{stem}" if parent else stem),
-                   rows=rows, row_numbers=numbers)
-
-
-def load_hub_dataset(hub_id: str, config: str | None = None, split: str = "train"):
-    """``datasets.load_dataset(hub_id, config, split=split)``, with hub/cache failures turned
-    into MissingResourceError (offline mode, no connection, not cached, not found)."""
-    import datasets
-
-    try:
-        return datasets.load_dataset(hub_id, config, split=split)
-    except OSError as e:  # ConnectionError (offline, no network), FileNotFoundError (not
-        # cached / no such data set) and huggingface_hub's HTTP errors are all OSErrors
-        cfg = f", config {config!r}" if config else ""
-        offline = bool(getattr(datasets.config, "HF_HUB_OFFLINE", False))
-        raise MissingResourceError(
-            f"Hugging Face data set {hub_id!r}{cfg}, split {split!r} is neither reachable on "
-            f"the hub nor in the local cache ({type(e).__name__}: {e}). "
-            + ("HF_HUB_OFFLINE is set, so only the local cache is used. " if offline else "")
-            + "Either run once with hub access to fill the cache (then set HF_HUB_OFFLINE=1), "
-            "pre-download it on a machine with access and copy the cache (HF_HOME / "
-            "HF_DATASETS_CACHE), or export it to a local .jsonl/.parquet file and give that "
-            "path instead."
-        ) from None
-
-
-def _looks_like_hub_id(source: str) -> bool:
-    return bool(_HUB_ID.match(source)) and not source.lower().endswith(DATA_SUFFIXES)
-
-
-def _hub_source(hub_id: str, config: str | None, split: str, source_name: str | None,
-                max_rows: int | None = None) -> _Source:
-    ds = load_hub_dataset(hub_id, config, split)
-    n = len(ds) if max_rows is None else min(len(ds), max_rows)
-    rows = ds.select(range(n)) if n < len(ds) else ds
-    cfg = f"/{config}" if config else ""
-    return _Source(where=f"hub data set {hub_id}{cfg} (split {split})",
-                   stem=source_name or hub_id, source=source_name or hub_id, rows=rows)
-
-
-def _expand(source: str | os.PathLike | Sequence[str | os.PathLike], source_name: str | None,
-            hub_config: str | None, hub_split: str) -> Iterator[_Source]:
-    """Resolve paths, directories (recursively, sorted) and hub ids into sources, lazily."""
-    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-    if not items:
-        raise DataError("no data source given")
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if _is_data_file(p, path))
-            if not files:
-                raise DataError(f"no data files ({', '.join(DATA_SUFFIXES)}) in this directory",
-                                path=str(path))
-            for f in files:
-                yield _file_source(f, source_name)
-        elif path.is_file():
-            if not path.name.lower().endswith(DATA_SUFFIXES):
-                raise DataError(f"unsupported file type; expected one of {DATA_SUFFIXES}",
-                                path=str(path))
-            yield _file_source(path, source_name)
-        elif _looks_like_hub_id(str(item)):
-            yield _hub_source(str(item), hub_config, hub_split, source_name)
-        else:
-            raise DataError("no such file or directory (and not a hub data set id)",
-                            path=str(path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,7 +132,7 @@ class _Stats:
                 "formats": dict(self.formats)}
 
 
-def _load(sources: Iterable[_Source], *, fmt: str, language: str, on_bad_row: str,
+def _load(sources: Iterable[Source], *, fmt: str, language: str, on_bad_row: str,
           max_pairs: int | None, id_prefix: str | None,
           hint: str = "; pass on_bad_row='skip' to skip bad rows") -> tuple[list[dict], dict]:
     """The shared row loop of :func:`load_preferences` and :func:`load_eval_set`."""
@@ -630,7 +176,7 @@ def _load(sources: Iterable[_Source], *, fmt: str, language: str, on_bad_row: st
             default_id = f"{prefix}-{counters[prefix]:06d}"
             counters[prefix] += 1
             try:
-                if isinstance(raw, _InvalidJson):
+                if isinstance(raw, InvalidJson):
                     raise BadRow("invalid_json", None, raw.message)
                 if not isinstance(raw, dict):
                     raise BadRow("wrong_type", None,
@@ -698,7 +244,7 @@ def load_preferences(source: str | os.PathLike | Sequence[str | os.PathLike], *,
         MissingResourceError: a hub data set that is neither reachable nor cached.
         ConfigError: an unknown ``format`` / ``on_bad_row`` or a bad ``max_pairs``.
     """
-    sources = _expand(source, source_name, hub_config, hub_split)
+    sources = expand_sources(source, source_name, hub_config, hub_split)
     return _load(sources, fmt=format, language=language, on_bad_row=on_bad_row,
                  max_pairs=max_pairs, id_prefix=source_name)
 
@@ -743,14 +289,14 @@ def _eval_file(directory: Path, lang: str) -> Path:
     return found[0]
 
 
-def _load_eval_hub(lang: str, max_rows: int | None) -> _Source:
+def _load_eval_hub(lang: str, max_rows: int | None) -> Source:
     if lang == "en":
         hub_id, config = REWARDBENCH_HUB_ID, None
     else:
         hub_id, config = MREWARDBENCH_HUB_ID, langs.flores(lang)
     for split in EVAL_SPLITS:
         try:
-            return _hub_source(hub_id, config, split, hub_id, max_rows)
+            return hub_source(hub_id, config, split, hub_id, max_rows)
         except ValueError as e:  # datasets: 'Unknown split "filtered". Should be one of [...]'
             if "split" not in str(e).lower() or split == EVAL_SPLITS[-1]:
                 raise
@@ -788,7 +334,7 @@ def load_eval_set(source: str | os.PathLike, languages: Sequence[str], *,
                 raise DataError("evaluation data directory not found (or pass 'hub')",
                                 path=str(directory))
             path = _eval_file(directory, lang)
-            src = _file_source(path, None)
+            src = file_source(path, None)
             src.source = f"{directory.name}/{src.stem}" if directory.name else src.stem
         # M-RewardBench rows may carry ISO or FLORES codes (or none): the requested code wins
         src.rows = [{**r, "language": lang} if isinstance(r, dict) else r for r in src.rows]

@@ -1,48 +1,15 @@
-"""The ``prepare`` and ``eval_data`` stages' cores: load, normalise, validate, split."""
+"""The ``prepare`` and ``eval_data`` stages' cores: load, normalise, validate, split.
+
+Their params sections are :class:`xlrm.data.config.PrepareConfig` and
+:class:`xlrm.data.config.EvalDataConfig`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from xlrm.data.config import EvalDataConfig, PrepareConfig
 from xlrm.errors import ConfigError
-
-
-@dataclass
-class SeedSource:
-    """Settings of the project's own generated multilingual set (``source: seed``)."""
-
-    seed: int = 0
-    items_per_subset: int = 50
-    languages: list[str] = field(default_factory=lambda: ["en", "es", "it", "ko", "zh"])
-
-
-@dataclass
-class PrepareConfig:
-    """The ``prepare`` params section."""
-
-    # "seed" (xlrm's generated set), a hub data set id, a local file/folder, or a list of them.
-    source: str | list[str] = "seed"
-    format: Literal["auto", "pairs", "sharegpt", "hh-rlhf", "llmbar", "mrewardbench"] = "auto"
-    language: str = "en"          # language of rows that carry none
-    hub_config: str | None = None
-    hub_split: str = "train"
-    on_bad_row: Literal["error", "skip"] = "error"
-    max_pairs: int | None = None
-    test_fraction: float = 0.1
-    split_seed: int = 42
-    seed: SeedSource = field(default_factory=SeedSource)
-
-
-@dataclass
-class EvalDataConfig:
-    """The ``eval_data`` params section: where the M-RewardBench-format sets come from."""
-
-    # "prepared" (the held-out split of `prepare`, e.g. the seed set), "hub"
-    # (CohereLabsCommunity/multilingual-reward-bench + allenai/reward-bench), or a local folder.
-    source: str = "hub"
-    max_per_language: int | None = None
 
 
 def load_prepare_source(cfg: PrepareConfig) -> tuple[list[dict], dict]:
@@ -54,8 +21,8 @@ def load_prepare_source(cfg: PrepareConfig) -> tuple[list[dict], dict]:
         rows = [validate_pair(r) for r in seed.generate(cfg.seed.seed, cfg.seed.items_per_subset,
                                                         cfg.seed.languages)]
         if cfg.max_pairs is not None:
-            keep = sorted({r["id"] for r in rows})[: cfg.max_pairs]
-            rows = [r for r in rows if r["id"] in set(keep)]
+            keep = set(sorted({r["id"] for r in rows})[: cfg.max_pairs])
+            rows = [r for r in rows if r["id"] in keep]
         return rows, {"rows_read": len(rows), "rows_kept": len(rows), "rows_skipped": 0}
     from xlrm.data.loaders import load_preferences
 
@@ -68,8 +35,6 @@ def prepare(cfg: PrepareConfig) -> tuple[list[dict], list[dict], dict]:
     """Load and split; returns (train rows, test rows, summary)."""
     from xlrm.data.loaders import split_train_test
 
-    if not 0.0 <= cfg.test_fraction < 1.0:
-        raise ConfigError(f"prepare.test_fraction must be in [0, 1), got {cfg.test_fraction}")
     rows, stats = load_prepare_source(cfg)
     train, test = split_train_test(rows, cfg.test_fraction, cfg.split_seed)
     summary = {"load": stats, "train_pairs": len(train), "test_pairs": len(test)}

@@ -1,0 +1,86 @@
+"""The params sections of the alignment half: ``label``, ``train_dpo``, ``eval_alpaca`` and
+``alignment``.
+
+Light on purpose (no torch, transformers or trl at import), so a stage checks its params
+before it pays for heavy imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from xlrm.config import TrainerSection
+from xlrm.judges.config import JudgeConfig
+from xlrm.reward.config import LoraSettings, at_least
+
+
+@dataclass
+class LabelConfig:
+    """The ``label`` params section."""
+
+    min_margin: float = 0.0          # drop a prompt when best - worst reward is below this
+    max_length: int | None = 2048    # left-truncation of scored conversations
+    token_budget: int = 16384
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        at_least("min_margin", self.min_margin, 0.0)
+        at_least("max_length", self.max_length, 1)
+        at_least("token_budget", self.token_budget, 1)
+
+
+@dataclass
+class DPOExtras:
+    """xlrm's own keys of the ``train_dpo`` section (all others are DPOConfig fields)."""
+
+    lora: LoraSettings | None = None
+    trainable_layers: int | None = None
+    max_train_pairs: int | None = None
+
+    def __post_init__(self) -> None:
+        at_least("trainable_layers", self.trainable_layers, 1)
+        at_least("max_train_pairs", self.max_train_pairs, 1)
+
+
+@dataclass
+class TrainDPOConfig(TrainerSection):
+    """The ``train_dpo`` section: DPOConfig fields plus :class:`DPOExtras`."""
+
+    TRL_CONFIG = "DPOConfig"
+    EXTRAS = DPOExtras
+    PASSTHROUGH = "dpo_config"
+
+    extras: DPOExtras
+    dpo_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalAlpacaConfig:
+    """The ``eval_alpaca`` params section."""
+
+    judge: JudgeConfig
+    max_new_tokens: int = 256
+    token_budget: int = 8192
+    langid_min_chars: int = 20
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "auto"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        at_least("max_new_tokens", self.max_new_tokens, 1)
+        at_least("token_budget", self.token_budget, 1)
+
+
+@dataclass
+class AlignmentConfig:
+    """The ``alignment`` params section (the summary over DPO runs)."""
+
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        at_least("bootstrap_resamples", self.bootstrap_resamples, 1)
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence must be between 0 and 1, got {self.confidence!r}")

@@ -1,0 +1,99 @@
+"""DPO of the policy (the ``train_dpo`` stage's core): TRL's ``DPOTrainer`` on one
+labeller's pairs, the params section in ``DPOConfig`` field names, full fine-tuning (the
+last layers only, with ``trainable_layers``) or LoRA."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from xlrm.alignment.config import TrainDPOConfig
+from xlrm.errors import DataError
+
+DPO_DEFAULTS: dict[str, Any] = {
+    "report_to": ["mlflow"],
+    "save_strategy": "no",
+    "logging_steps": 1,
+    "gradient_checkpointing": False,
+    "bf16": False,
+}
+
+
+def dpo_dataset(pairs: list[dict]):
+    """Conversational DPO rows: prompt messages, chosen and rejected assistant turns."""
+    from datasets import Dataset
+
+    return Dataset.from_list([
+        {"prompt": p["prompt"], "chosen": [{"role": "assistant", "content": p["chosen"]}],
+         "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
+
+
+@contextmanager
+def random_dataset_fingerprints():
+    """Inside: ``datasets`` gives each ``map`` result a random fingerprint instead of hashing
+    the function and its arguments.
+
+    TRL's ``DPOTrainer`` tokenizes its data set with several ``map`` calls whose arguments
+    hold the tokenizer; hashing it (dill-pickling the whole vocabulary) takes about 4 s per
+    call for Gemma's 262k-token tokenizer. The fingerprint only names cache files, and
+    xlrm's DPO sets are in-memory tables built per run that are never reloaded from the
+    ``datasets`` cache, so a random one loses nothing.
+    """
+    import datasets.arrow_dataset as arrow_dataset
+    import datasets.fingerprint as fingerprint
+
+    def random_fingerprint(fingerprint_, transform, transform_args):
+        return fingerprint.generate_random_fingerprint()
+
+    saved = fingerprint.update_fingerprint, arrow_dataset.update_fingerprint
+    fingerprint.update_fingerprint = arrow_dataset.update_fingerprint = random_fingerprint
+    try:
+        yield
+    finally:
+        fingerprint.update_fingerprint, arrow_dataset.update_fingerprint = saved
+
+
+def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cfg: TrainDPOConfig,
+              *, scratch_dir: str | Path, seed: int) -> dict[str, Any]:
+    """DPO of the policy on ``pairs``; saves the final model (or adapter) to ``out_dir``.
+
+    The DPOConfig the trainer receives is logged as the effective config ``train_dpo``.
+    """
+    import torch
+    from trl import DPOConfig, DPOTrainer
+
+    from xlrm.modeling import load_causal, load_tokenizer
+    from xlrm.reward.train import freeze, lora_config, loss_history, trainer_kwargs
+    from xlrm.tracking import log_effective_config
+
+    if not pairs:
+        raise DataError("no preference pairs to train on (all dropped by labelling?)")
+    extras = cfg.extras
+    args = DPOConfig(output_dir=str(scratch_dir),
+                     **trainer_kwargs(DPO_DEFAULTS, cfg.dpo_config, {"seed": seed}))
+    if extras.max_train_pairs is not None:
+        pairs = pairs[: extras.max_train_pairs]
+    tok = load_tokenizer(policy_dir)
+    torch.manual_seed(seed)
+    model = load_causal(policy_dir)
+    peft_config = None
+    if extras.lora is not None:
+        peft_config = lora_config(model, extras.lora, extras.trainable_layers, "CAUSAL_LM")
+    elif extras.trainable_layers is not None:
+        freeze(model, embeddings=True, trainable_layers=extras.trainable_layers)
+    log_effective_config("train_dpo", args.to_dict())
+    with random_dataset_fingerprints():
+        trainer = DPOTrainer(model=model, args=args, train_dataset=dpo_dataset(pairs),
+                             processing_class=tok, peft_config=peft_config)
+        result = trainer.train()
+    stats = {"pairs": len(pairs), "train_loss": float(result.training_loss),
+             "train_steps": int(result.global_step), **loss_history(trainer)}
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    for key in ("rewards/accuracies", "rewards/margins"):
+        vals = [h[key] for h in history if key in h]
+        if vals:
+            stats[key.replace("/", "_")] = float(vals[-1])
+    trainer.model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    return stats

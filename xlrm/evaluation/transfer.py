@@ -1,0 +1,125 @@
+"""The ``transfer`` stage's core: the train-language x eval-language matrix, its bootstrap
+intervals, the per-category table and the headline metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xlrm.errors import DataError
+from xlrm.evaluation.accuracy import accuracy_table, transfer_matrix
+from xlrm.evaluation.bootstrap import (BootstrapResult, bootstrap_ci, bootstrap_language_scores,
+                                       headline, headline_targets)
+from xlrm.evaluation.config import TransferConfig
+
+
+@dataclass
+class TransferResult:
+    """What the ``transfer`` stage writes."""
+
+    matrix: pd.DataFrame      # language scores: rows = RM (base, source, others), cols = language
+    ci: pd.DataFrame          # rm, language, score, ci_low, ci_high (bootstrap_ci)
+    categories: pd.DataFrame  # accuracy_table rows of the category and language levels
+    metrics: dict[str, Any]   # metrics/transfer.json
+    no_headline: str | None   # why ``metrics`` has no headline (None when it has one)
+
+
+def read_scores(scores_dir: str | Path, rms: list[str] | None = None,
+                languages: list[str] | None = None) -> pd.DataFrame:
+    """The ``<rm>.jsonl`` scores files of a folder, concatenated.
+
+    ``rms`` names exactly the files to read (the pipeline passes ``base`` plus
+    ``rm_languages``), so scores left in the folder by an RM that the params no longer
+    list never enter the matrix; a listed RM without a file is an error. Without it, every
+    ``*.jsonl`` is read. ``languages`` keeps only those eval languages, each of which
+    every listed RM must have been scored on.
+    """
+    scores_dir = Path(scores_dir)
+    if rms is None:
+        rms = [f.stem for f in sorted(scores_dir.glob("*.jsonl"))]
+        if not rms:
+            raise DataError("no scores files (*.jsonl)", path=str(scores_dir))
+    files = [scores_dir / f"{rm}.jsonl" for rm in rms]
+    for f in files:
+        if not f.is_file():
+            raise DataError(f"no scores for RM {f.stem!r}: run its eval stage "
+                            "(dvc repro eval_rm)", path=str(f))
+    frames = []
+    for f in files:
+        frame = pd.read_json(f, lines=True, dtype={"id": str})
+        if languages is not None:
+            have = set(frame["language"]) if len(frame) else set()
+            missing = [lang for lang in languages if lang not in have]
+            if missing:
+                raise DataError(f"RM {f.stem!r} was not scored on {missing}; its scores hold "
+                                f"{sorted(have)}", path=str(f), field="language")
+            frame = frame[frame["language"].isin(languages)]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def ci_csv_path(matrix_csv: str | Path) -> Path:
+    """Where the matrix's intervals go: ``<matrix>_ci.csv`` next to the matrix CSV."""
+    matrix_csv = Path(matrix_csv)
+    return matrix_csv.with_name(matrix_csv.stem + "_ci.csv")
+
+
+def _rm_order(rms: list[str], source: str) -> list[str]:
+    """Base first, then the source language's RM, then the others in data order."""
+    first = [r for r in ("base", source) if r in rms]
+    return first + [r for r in rms if r not in first]
+
+
+def no_headline_reason(boot: BootstrapResult, source: str, trained: list[str]) -> str | None:
+    """Why the source RM cannot be compared with any target-language RM (None when it can)."""
+    if source not in trained:
+        return (f"no RM trained on the source language {source!r} "
+                f"(trained RMs: {', '.join(trained) or 'none'})")
+    if not headline_targets(boot, source):
+        return (f"no target language: no RM trained on an eval language other than "
+                f"{source!r}")
+    return None
+
+
+def _rounded(d: dict[str, Any]) -> dict[str, float]:
+    return {k: round(float(v), 6) for k, v in d.items()}
+
+
+def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResult:
+    """The matrix, its intervals (at ``cfg.confidence``), the category table and the
+    metrics of a scores table (from :func:`read_scores`).
+
+    The metrics hold ``headline`` (the source RM minus each target-language RM, on the
+    target language) only when there is a target to compare; otherwise ``no_headline``
+    says why, and the rest (``own_language``, ``base``) is written all the same."""
+    rms = _rm_order(list(dict.fromkeys(scores["rm"])), cfg.source_language)
+    langs = list(dict.fromkeys(scores["language"]))
+    boot = bootstrap_language_scores(scores, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+    matrix = transfer_matrix(boot.report, rm_order=rms, language_order=langs)
+    ci = bootstrap_ci(scores, confidence=cfg.confidence, boot=boot)
+    table = accuracy_table(scores)
+    trained = [r for r in rms if r != "base"]
+    reason = no_headline_reason(boot, cfg.source_language, trained)
+
+    metrics: dict[str, Any] = {"confidence": cfg.confidence}  # the level of every interval
+    if reason is None:
+        head = headline(scores, source=cfg.source_language, confidence=cfg.confidence,
+                        boot=boot)
+        metrics["headline"] = {
+            "source": head["source"], "targets": head["targets"], "confidence": cfg.confidence,
+            "mean": _rounded(head["mean"]),
+            "per_language": {t: _rounded(d) for t, d in head["per_language"].items()},
+        }
+    else:
+        metrics["no_headline"] = reason
+    # Each trained RM on its own language, and the untrained base there (mean of random heads).
+    own = {rm: round(float(matrix.loc[rm, rm]), 6) for rm in trained if rm in matrix.columns}
+    if own:
+        metrics["own_language"] = own
+    if "base" in matrix.index:
+        metrics["base"] = {lang: round(float(v), 6) for lang, v in matrix.loc["base"].items()}
+    return TransferResult(matrix=matrix, ci=ci, categories=table[table["level"] != "subset"],
+                          metrics=metrics, no_headline=reason)

@@ -1,0 +1,143 @@
+"""The ``hf`` judge: a local causal LM's next-token probabilities of the two labels after
+the pairwise prompt (loaded by :mod:`xlrm.modeling`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from xlrm.errors import ConfigError
+from xlrm.judges.base import JudgeResult, LocalJudge, prompt_settings, register_judge
+from xlrm.judges.config import LABELS, JudgeConfig
+from xlrm.judges.prompts import judge_messages, model_shown_first, preference_from_probs
+
+log = logging.getLogger(__name__)
+
+
+def label_token_ids(tokenizer: Any, label: str) -> list[int]:
+    """Vocabulary ids a judge may answer ``label`` with: the single-token encodings of
+    ``label`` and ``" " + label``.
+
+    Raises:
+        ConfigError: neither is a single token.
+    """
+    ids: list[int] = []
+    for variant in (label, " " + label):
+        enc = tokenizer.encode(variant, add_special_tokens=False)
+        if len(enc) == 1 and enc[0] not in ids:
+            ids.append(int(enc[0]))
+    if not ids:
+        raise ConfigError(f"the judge's tokenizer has no single token for the label {label!r}")
+    return ids
+
+
+@register_judge("hf")
+class HFJudge(LocalJudge):
+    """A local causal LM judge: label-token probabilities after the pairwise prompt.
+
+    Args:
+        cfg: the judge config (``model`` names the model unless one is passed).
+        model, tokenizer: an already loaded causal LM and its tokenizer (tests, reuse).
+    """
+
+    def __init__(self, cfg: JudgeConfig, model: Any = None, tokenizer: Any = None):
+        super().__init__(cfg, model, tokenizer)
+        self._label_ids: list[list[int]] | None = None
+
+    def load(self) -> tuple[Any, Any]:
+        """Load (once) and return ``(model, tokenizer)``."""
+        if self.model is None:
+            from xlrm.modeling import load_causal, load_tokenizer
+
+            log.info("loading judge %s (device %s)", self.cfg.model, self.cfg.device)
+            tok = load_tokenizer(self.cfg.model, require_pad=False)
+            self.model = load_causal(self.cfg.model, dtype=self.cfg.dtype,
+                                     device=self.cfg.device)
+            self.tokenizer = tok
+        if self._label_ids is None:
+            self._label_ids = [label_token_ids(self.tokenizer, lab) for lab in LABELS]
+            self.log_settings()
+        return self.model, self.tokenizer
+
+    def settings(self) -> dict[str, Any]:
+        cfg = self.cfg
+        return {**self.model_settings(), "batch_size": cfg.batch_size,
+                "max_input_tokens": cfg.max_input_tokens, "label_token_ids": self._label_ids,
+                "chat_template": bool(getattr(self.tokenizer, "chat_template", None)),
+                "seed": cfg.seed, **prompt_settings(cfg)}
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of the judge prompt: the chat template with the generation prompt,
+        or (a tokenizer without one) the messages joined by blank lines."""
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return list(tok(text, add_special_tokens=False)["input_ids"])
+        text = "\n\n".join(m["content"] for m in messages) + "\n\n"
+        return list(tok(text)["input_ids"])
+
+    def label_probs(self, prompts: list[list[int]]) -> np.ndarray:
+        """``[len(prompts), 2]`` next-token probabilities of labels A and B (each the sum
+        over its :func:`label_token_ids`), batched by length with left padding."""
+        import torch
+
+        model, tok = self.load()
+        device = next(model.parameters()).device
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        out = np.zeros((len(prompts), 2))
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+        bs = self.cfg.batch_size
+        for start in range(0, len(order), bs):
+            idx = order[start:start + bs]
+            width = max(len(prompts[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
+                mask[row, width - len(prompts[i]):] = 1
+            # positions count real tokens only, so a padded row equals the unpadded one
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device),
+                          position_ids=pos.to(device))
+            with torch.inference_mode():
+                try:
+                    logits = model(**kwargs, logits_to_keep=1).logits[:, -1, :]
+                except TypeError:  # a model without logits_to_keep
+                    logits = model(**kwargs).logits[:, -1, :]
+            probs = torch.softmax(logits.float(), dim=-1).cpu()
+            for k, label_ids in enumerate(self._label_ids or []):
+                out[idx, k] = probs[:, label_ids].sum(dim=-1).numpy()
+        return out
+
+    def ask_probs(self, instructions: list[str], outputs_a: list[str], outputs_b: list[str],
+                  language: str | None) -> tuple[np.ndarray, list[int]]:
+        """Label probabilities ``[n, 2]`` (A, B) with ``outputs_a`` shown as A, and the
+        indices judged: a prompt over ``max_input_tokens`` is not (its row is NaN)."""
+        self.load()
+        prompts = [self.prompt_ids(judge_messages(i, a, b, self.cfg, language))
+                   for i, a, b in zip(instructions, outputs_a, outputs_b)]
+        limit = self.cfg.max_input_tokens
+        ok = [i for i, p in enumerate(prompts) if limit is None or len(p) <= limit]
+        probs = np.full((len(prompts), 2), np.nan)
+        if ok:
+            probs[ok] = self.label_probs([prompts[i] for i in ok])
+        return probs, ok
+
+    def compare(self, instructions: list[str], outputs: list[str], references: list[str],
+                language: str | None) -> JudgeResult:
+        firsts = [model_shown_first(i, self.cfg.seed) for i in instructions]
+        shown_a = [out if first else ref for out, ref, first in zip(outputs, references, firsts)]
+        shown_b = [ref if first else out for out, ref, first in zip(outputs, references, firsts)]
+        probs, ok = self.ask_probs(instructions, shown_a, shown_b, language)
+        prefs = np.full(len(instructions), np.nan)
+        for i in ok:
+            pa, pb = probs[i]
+            p_model, p_ref = (pa, pb) if firsts[i] else (pb, pa)
+            prefs[i] = preference_from_probs(float(p_model), float(p_ref))
+        stats = {"too_long": len(instructions) - len(ok),
+                 "label_mass_mean": float(probs[ok].sum(axis=1).mean()) if ok else math.nan,
+                 "model": self.cfg.model or type(self.model).__name__}
+        return prefs, stats

@@ -1,0 +1,108 @@
+"""The ``eval_offshelf`` stage's core: score every configured model, then the model x
+language matrix and the metrics (see :mod:`xlrm.offshelf`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xlrm.errors import DataError
+from xlrm.offshelf.classifiers import load_classifier, score_classifier
+from xlrm.offshelf.config import EvalOffshelfConfig
+from xlrm.offshelf.pair_judges import judge_eval_sets, make_pair_judge
+
+
+def offshelf_metrics(scores: list[dict], stats: dict[str, dict], languages: Sequence[str],
+                     source_language: str = "en") -> tuple[Any, dict[str, Any]]:
+    """The matrix (rows = model, columns = eval language; language scores from
+    :func:`xlrm.evaluation.accuracy.accuracy_report`) and the metrics dict of the stage."""
+    import pandas as pd
+
+    from xlrm.evaluation.accuracy import accuracy_report, transfer_matrix
+
+    names = list(stats)
+    models: dict[str, Any] = {}
+    if scores:
+        report = accuracy_report(pd.DataFrame(scores))
+        matrix = transfer_matrix(report, rm_order=names, language_order=list(languages))
+    else:
+        report = {}
+        matrix = pd.DataFrame(np.empty((0, len(languages))), index=pd.Index([], name="rm"),
+                              columns=pd.Index(list(languages), name="language"))
+    for name in names:
+        rec = report.get(name, {})
+        acc = {lang: round(float(r["score"]), 6) for lang, r in rec.items()}
+        m: dict[str, Any] = {"accuracy": acc,
+                             "mean_accuracy": round(float(np.mean(list(acc.values()))), 6)
+                             if acc else None,
+                             "categories": {lang: {c: round(float(v["accuracy"]), 6)
+                                                   for c, v in r["categories"].items()}
+                                            for lang, r in rec.items()}}
+        others = [v for lang, v in acc.items() if lang != source_language]
+        if source_language in acc and others:
+            m[f"{source_language}_minus_mean_other"] = round(acc[source_language]
+                                                             - float(np.mean(others)), 6)
+        m.update({k: v for k, v in stats[name].items() if k != "per_language"})
+        if "per_language" in stats[name]:
+            m["per_language"] = stats[name]["per_language"]
+        models[name] = m
+    return matrix, {"languages": list(languages), "models": models}
+
+
+def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
+                 scores_dir: str | Path, matrix_csv: str | Path, metrics_json: str | Path,
+                 judge_kwargs: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Score every configured model, then write the scores folder (one ``<name>.jsonl`` per
+    model), the matrix CSV and the metrics JSON (each atomically). ``judge_kwargs`` maps a
+    judge name to extra constructor arguments (tests: an already loaded model)."""
+    from xlrm.io import atomic_path, write_json
+
+    languages = list(eval_sets)
+    if cfg.max_per_language is not None:
+        eval_sets = {k: v[: cfg.max_per_language] for k, v in eval_sets.items()}
+    if not any(eval_sets.values()) and (cfg.classifiers or cfg.judges):
+        raise DataError("the evaluation sets are empty")
+    per_model: dict[str, list[dict]] = {}
+    stats: dict[str, dict] = {}
+    for spec in cfg.classifiers:
+        model, tok = load_classifier(spec)
+        per_model[spec.name], stats[spec.name] = score_classifier(model, tok, eval_sets,
+                                                                  spec.name, spec)
+        del model
+        _free_accelerator()
+    for jspec in cfg.judges:
+        judge = make_pair_judge(jspec, **(judge_kwargs or {}).get(jspec.name, {}))
+        per_model[jspec.name], st = judge_eval_sets(judge, eval_sets, jspec.name)
+        stats[jspec.name] = {**st, "model": jspec.model, "judge_kind": jspec.kind}
+        del judge
+        _free_accelerator()
+    scores = [r for rows in per_model.values() for r in rows]
+    matrix, metrics = offshelf_metrics(scores, stats, languages)
+
+    with atomic_path(scores_dir, is_dir=True) as tmp:
+        import json
+
+        for name, rows in per_model.items():
+            with open(tmp / f"{name}.jsonl", "w", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with atomic_path(matrix_csv) as tmp:
+        matrix.round(6).to_csv(tmp, index_label="rm")
+    write_json(metrics_json, metrics)
+    return metrics
+
+
+def _free_accelerator() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
