@@ -112,3 +112,24 @@ def test_only_rank_0_writes_and_logs(params, tmp_path, monkeypatch, capsys):
     make_stage().run(main, ["--lang", "ko", "--out", str(out), "--params", str(params)])
     assert ran == [False] and not out.exists() and runs() == []
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.slow
+def test_a_killed_writers_temporary_folder_is_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    from xlrm.io import atomic_path
+
+    final = tmp_path / "models" / "rm"
+    # a writer that dies inside atomic_path (as SIGKILL would leave it)
+    code = ("import os, sys\nfrom xlrm.io import atomic_path\n"
+            f"with atomic_path({str(final)!r}, is_dir=True) as tmp:\n"
+            "    (tmp / 'half.bin').write_bytes(b'x')\n    os._exit(9)\n")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    left = list(final.parent.glob(".rm.*.tmp"))
+    assert len(left) == 1 and (left[0] / "half.bin").exists()
+    with atomic_path(final, is_dir=True) as tmp:
+        (tmp / "w.bin").write_bytes(b"ok")
+        assert list(final.parent.glob(".rm.*.tmp")) == [tmp]  # the live one only
+    assert sorted(p.name for p in final.parent.iterdir()) == ["rm"]

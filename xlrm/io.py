@@ -23,11 +23,15 @@ def atomic_path(final: str | os.PathLike, *, is_dir: bool = False) -> Iterator[P
     """Yield a temporary path beside ``final``; on success move it into place.
 
     For ``is_dir=True`` the temporary path is an empty directory. On any
-    exception the temporary path is removed and ``final`` is left untouched.
+    exception the temporary path is removed and ``final`` is left untouched. A process
+    killed outright (SIGKILL) cannot clean up: the temporary paths it left beside ``final``
+    (their names carry the writer's process id) are removed by the next write of ``final``.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    remove_stale_temporaries(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp",
+                                dir=final.parent))
     target = tmp if is_dir else tmp / final.name
     try:
         yield target
@@ -39,6 +43,34 @@ def atomic_path(final: str | os.PathLike, *, is_dir: bool = False) -> Iterator[P
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(final: Path) -> list[Path]:
+    """Remove the temporary siblings of ``final`` left by writers that no longer run."""
+    removed = []
+    prefix = f".{final.name}."
+    for path in final.parent.glob(f".{glob_escape(final.name)}.*.tmp"):
+        pid = path.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
+            removed.append(path)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
