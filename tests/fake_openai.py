@@ -9,6 +9,9 @@ as the ``fake_openai`` fixture, a factory::
         srv = fake_openai(replies={"Hello": "Hola"})        # canned answers by user message
         srv = fake_openai(replies=["A", "B"])               # canned answers in turn (cycled)
         srv = fake_openai(handler, require_key="sk-...", fail_first=1)
+        srv = fake_openai(handler, fail_first=2, fail_status=429,
+                          fail_headers={"Retry-After": "7"})   # endpoints that fail
+        srv = fake_openai(handler, drop_first=1)   # close the first connection unanswered
         ... srv.url ...  (the API root, ``http://127.0.0.1:PORT/v1``)
         srv.requests, srv.auth, srv.paths, srv.count
 
@@ -24,10 +27,14 @@ What the server does with a request, in order:
   ``/v1/chat/completions`` answer ``404``;
 - with ``require_key``, a request without ``Authorization: Bearer <key>`` answers ``401``
   and echoes the credential it got (as a careless server does: the client must redact);
-- the first ``fail_first`` requests answer ``503``;
+- the first ``drop_first`` requests get no answer: the connection is closed (a dropped
+  connection, as a crashing proxy does);
+- the next ``fail_first`` requests answer ``fail_status`` (``503`` unless told) with the
+  headers ``fail_headers`` (``Retry-After``, say);
 - otherwise the handler's (or the canned) reply: a string is the assistant's text
   (:func:`chat_reply`), a dict the whole JSON reply (status 200), a ``(status, dict)``
-  tuple an answer with that status.
+  tuple an answer with that status, bytes a raw body (status 200, not JSON-encoded:
+  malformed replies). A handler that sleeps makes a slow endpoint (client timeouts).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Reply = str | dict | tuple[int, dict]
+Reply = str | dict | tuple[int, dict] | bytes
 
 
 def chat_reply(content: str, *, logprobs: dict | None = None,
@@ -69,11 +76,12 @@ def user_message(body: dict) -> str:
 class FakeOpenAI:
     """See the module docstring. Args: ``handler`` (``body -> reply``), or ``replies``
     (a mapping from the last message's text to a reply, or a sequence served in turn),
-    ``require_key``, ``fail_first``."""
+    ``require_key``, ``fail_first``, ``fail_status``, ``fail_headers``, ``drop_first``."""
 
     def __init__(self, handler: Callable[[dict], Reply] | None = None, *,
                  replies: Mapping[str, Reply] | Sequence[Reply] | None = None,
-                 require_key: str | None = None, fail_first: int = 0):
+                 require_key: str | None = None, fail_first: int = 0, fail_status: int = 503,
+                 fail_headers: Mapping[str, str] | None = None, drop_first: int = 0):
         if (handler is None) == (replies is None):
             raise ValueError("pass a handler or canned replies")
         if replies is not None:
@@ -81,6 +89,8 @@ class FakeOpenAI:
         self.handler = handler
         self.require_key = require_key
         self.fail_first = fail_first
+        self.fail_status, self.fail_headers = fail_status, dict(fail_headers or {})
+        self.drop_first = drop_first
         self.requests: list[dict] = []
         self.auth: list[str | None] = []
         self.paths: list[str] = []
@@ -125,9 +135,11 @@ class FakeOpenAI:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _answer(self, path: str, body: dict, auth: str | None) -> tuple[int, dict | None,
-                                                                        dict[str, str]]:
-        """(status, JSON body or None, extra headers) for one POST."""
+    def _answer(self, path: str, body: dict, auth: str | None
+                ) -> tuple[int, dict | bytes | None, dict[str, str]] | None:
+        """(status, body: a dict sent as JSON, raw bytes or None; extra headers) for one POST;
+        None: drop
+        the connection unanswered."""
         if path.startswith("/redirect/"):
             return 302, None, {"Location": path[len("/redirect"):]}
         if path != "/v1/chat/completions":
@@ -135,13 +147,19 @@ class FakeOpenAI:
         if self.require_key and auth != f"Bearer {self.require_key}":
             return 401, {"error": f"invalid credential {auth}"}, {}
         with self._lock:
-            busy = self.fail_first > 0
+            drop = self.drop_first > 0
+            self.drop_first -= drop
+            busy = not drop and self.fail_first > 0
             self.fail_first -= busy
+        if drop:
+            return None
         if busy:
-            return 503, {"error": "busy"}, {}
+            return self.fail_status, {"error": "busy"}, dict(self.fail_headers)
         reply = self.handler(body)
         if isinstance(reply, tuple):
             return reply[0], reply[1], {}
+        if isinstance(reply, bytes):
+            return 200, reply, {}
         return 200, chat_reply(reply) if isinstance(reply, str) else reply, {}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -161,10 +179,16 @@ class FakeOpenAI:
                 auth = self.headers.get("Authorization")
                 server.requests.append(body)
                 server.auth.append(auth)
-                self._send(*server._answer(self.path, body, auth))
+                answer = server._answer(self.path, body, auth)
+                if answer is None:
+                    self.close_connection = True
+                    return
+                self._send(*answer)
 
-            def _send(self, code: int, obj: dict | None, headers: dict[str, str]) -> None:
-                data = b"" if obj is None else json.dumps(obj).encode()
+            def _send(self, code: int, obj: dict | bytes | None, headers: dict[str, str]
+                      ) -> None:
+                data = (b"" if obj is None else obj if isinstance(obj, bytes)
+                        else json.dumps(obj).encode())
                 self.send_response(code)
                 for k, v in headers.items():
                     self.send_header(k, v)

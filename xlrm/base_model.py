@@ -107,7 +107,7 @@ def _load_embedded(name: str, dtype: str):
     # A GGUF folder holds no config.json nor safetensors: xlrm.modeling's loaders (which
     # check for them) do not apply; the dtype rule does.
     gguf_path = Path(module.assemble())
-    kwargs = dict(gguf_file=gguf_path.name)
+    kwargs = dict(gguf_file=gguf_path.name, trust_remote_code=False)
     log.info("Converting %s (GGUF, dequantised) - the first load converts the tokenizer, "
              "about 90 s on 2 cores", gguf_path)
     tok = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)

@@ -101,6 +101,18 @@ def has_tokenizer(path: str | Path) -> bool:
     return any((Path(path) / f).exists() for f in TOKENIZER_FILES)
 
 
+def remote_code(kwargs: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """``kwargs`` for a ``from_pretrained`` call with ``trust_remote_code`` explicit: off
+    unless a param turned it on for this model, and then recorded on the MLflow run
+    (:func:`xlrm.tracking.record_remote_code`). Every loader below goes through this."""
+    trust = kwargs.get("trust_remote_code") is True
+    if trust:
+        from xlrm.tracking import record_remote_code
+
+        record_remote_code(str(source))
+    return {**kwargs, "trust_remote_code": trust}
+
+
 def load_tokenizer(path: str | Path, *, fallback: str | Path | None = None,
                    require_pad: bool = True, **kwargs: Any):
     """The tokenizer of ``path`` (or of ``fallback`` when ``path`` is a local folder without
@@ -111,7 +123,7 @@ def load_tokenizer(path: str | Path, *, fallback: str | Path | None = None,
     if fallback is not None and Path(path).is_dir() and not has_tokenizer(path):
         src = fallback
     try:
-        tok = AutoTokenizer.from_pretrained(src, **kwargs)
+        tok = AutoTokenizer.from_pretrained(src, **remote_code(kwargs, src))
     except OSError as e:
         raise MissingResourceError(f"cannot load the tokenizer of {src}: "
                                    f"{str(e).splitlines()[0]}") from None
@@ -123,7 +135,7 @@ def load_tokenizer(path: str | Path, *, fallback: str | Path | None = None,
 
 def _from_pretrained(cls: Any, path: str | Path, what: str, **kwargs: Any):
     try:
-        return cls.from_pretrained(path, **kwargs)
+        return cls.from_pretrained(path, **remote_code(kwargs, path))
     except OSError as e:
         raise MissingResourceError(f"cannot load the {what} from {path}: not a complete local "
                                    "folder, and not on the hub nor in the local cache "

@@ -8,7 +8,9 @@ as the workspace. Artifacts of the local store go to ``<project root>/mlruns``.
 
 Each run is tagged with the stage name (``xlrm.stage``), its foreach item
 (``xlrm.item``), the git commit (``mlflow.source.git.commit``) and the DVC
-experiment name (``dvc.exp_name``) when there is one.
+experiment name (``dvc.exp_name``) when there is one, and ``xlrm.trust_remote_code``:
+``off``, or the models the run loaded with their own code (a param turned it on for them;
+:func:`xlrm.modeling.remote_code`).
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def stage_run(stage: str, item: str | None = None, params: dict | None = None) -
         mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlruns").as_uri())
     mlflow.set_experiment(EXPERIMENT)
     name = f"{stage}@{item}" if item is not None else stage
-    with mlflow.start_run(run_name=name, tags=run_tags(stage, item)) as run:
+    REMOTE_CODE.clear()
+    tags = {**run_tags(stage, item), REMOTE_CODE_TAG: "off"}
+    with mlflow.start_run(run_name=name, tags=tags) as run:
         if params:
             flat = {k: _loggable(v) for k, v in flatten(params).items()}
             keys = sorted(flat)
@@ -97,6 +101,21 @@ def stage_run(stage: str, item: str | None = None, params: dict | None = None) -
                 mlflow.log_params({k: flat[k] for k in keys[i:i + 100]})
         log.info("MLflow run %s (%s) at %s", run.info.run_id, name, tracking_uri())
         yield mlflow
+
+
+REMOTE_CODE_TAG = "xlrm.trust_remote_code"
+REMOTE_CODE: set[str] = set()  # models of the current stage run loaded with their own code
+
+
+def record_remote_code(model: str) -> None:
+    """Note that ``model`` was loaded with ``trust_remote_code`` on: the run's
+    :data:`REMOTE_CODE_TAG` tag (``off`` in a run without any) lists every such model."""
+    REMOTE_CODE.add(model)
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.set_tag(REMOTE_CODE_TAG, ",".join(sorted(REMOTE_CODE)))
+    log.warning("%s loaded with trust_remote_code: its own code runs", model)
 
 
 def log_metrics(metrics: dict[str, Any], prefix: str = "") -> None:

@@ -112,7 +112,8 @@ def load_input_embeddings(source: str | Path, *, revision: str | None = None,
         hf_logging.set_verbosity_error()  # unused LM-head weights of a causal LM are expected
         try:
             tok = load_tokenizer(source, require_pad=False, revision=revision, **kw)
-            model = AutoModel.from_pretrained(source, revision=revision, dtype=torch_dtype, **kw)
+            model = AutoModel.from_pretrained(source, revision=revision, dtype=torch_dtype,
+                                              trust_remote_code=False, **kw)
         finally:
             hf_logging.set_verbosity(verbosity)
         weight = model.get_input_embeddings().weight.detach().float().cpu().numpy()

@@ -52,7 +52,7 @@ def run_vllm(model_dir: Path, prompts: list[dict], todo: Todo, cfg: GenerateConf
     stop = set(stop_ids)
     n = 1 if greedy else cfg.num_samples
     engine = {"model": str(model_dir), "tokenizer": str(model_dir),
-              "dtype": cfg.dtype, "seed": cfg.seed}
+              "dtype": cfg.dtype, "seed": cfg.seed, "trust_remote_code": False}
     sampling = {"n": n, "temperature": 0.0 if greedy else cfg.temperature,
                 "top_p": 1.0 if greedy else cfg.top_p, "max_tokens": cfg.max_new_tokens,
                 "stop_token_ids": stop_ids, "repetition_penalty": 1.0}

@@ -25,13 +25,17 @@ def reply_label_probs(choice: dict) -> tuple[float, float] | None:
     neither label is among them.
     """
     lp = choice.get("logprobs")
-    if not isinstance(lp, dict) or not lp.get("content"):
+    content = lp.get("content") if isinstance(lp, dict) else None
+    if not isinstance(content, list) or not content or not isinstance(content[0], dict):
         return None
-    first = lp["content"][0]
+    first = content[0]
+    top = first.get("top_logprobs")
     entries = {}
-    for alt in [*(first.get("top_logprobs") or []), first]:
+    for alt in [*(top if isinstance(top, list) else []), first]:
+        if not isinstance(alt, dict):
+            continue
         tok, val = alt.get("token"), alt.get("logprob")
-        if isinstance(tok, str) and isinstance(val, (int, float)):
+        if isinstance(tok, str) and isinstance(val, (int, float)) and math.isfinite(val):
             entries.setdefault(tok, float(val))
     probs = [0.0, 0.0]
     found = False
@@ -94,7 +98,8 @@ class OpenAIJudge(Judge):
     def choice_label(self, choice: dict) -> int | None:
         """The label a reply's text starts with (counted ``from_text``), or None (counted
         ``unparseable``)."""
-        content = (choice.get("message") or {}).get("content")
+        message = choice.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
         label = parse_label(content if isinstance(content, str) else None)
         self._count("unparseable" if label is None else "from_text")
         return label

@@ -61,8 +61,8 @@ class OpenAIBackend(TextBackend):
         try:
             content = choice["message"]["content"]
         except (KeyError, TypeError) as e:
-            self.client.fail(redact(f"malformed reply from {self.url}: {type(e).__name__}: {e}",
-                                    key))
+            self.client.fail(redact(f"malformed reply from {self.client.where()}: "
+                                    f"{type(e).__name__}: {e}", key))
             return None
         if choice.get("finish_reason") == "length":
             self.client.fail(f"reply cut off at max_tokens={self.oa.max_tokens}")
