@@ -6,10 +6,13 @@ Entry points:
   ``.jsonl.gz``, ``.parquet``), directories of them, or a Hugging Face hub data set
   (:mod:`xlrm.data.sources`), in one of the shapes registered in
   :data:`xlrm.data.formats.PARSERS` (``pairs``, ``sharegpt``, ``hh-rlhf``, ``llmbar``,
-  ``mrewardbench``), auto-detected per file by default, and returns validated rows + stats.
-* :func:`split_train_test` splits rows by item id with a seeded hash.
+  ``mrewardbench``), auto-detected per file by default, and returns validated rows + stats;
+  :func:`iter_preferences` gives the same rows one at a time (JSON-lines files are read
+  line by line).
+* :func:`split_train_test` splits rows by item id with a seeded hash (:mod:`xlrm.data.split`).
 * :func:`load_eval_set` loads Multilingual RewardBench (hub or a local directory), one list
-  of rows per language, with each row's ``category`` filled in.
+  of rows per language, with each row's ``category`` filled in; :func:`iter_eval_sets`
+  gives them one language at a time.
 * :func:`to_mrewardbench_rows` turns normalised single-turn rows back into the
   M-RewardBench schema.
 
