@@ -15,12 +15,14 @@ def main(ctx: StageContext) -> str:
     from xlrm.languages import flores
 
     args = ctx.args
-    sets = eval_sets_for(ctx["eval_data"], ctx["eval_languages"], args.prepared_test)
+    pairs: dict[str, int] = {}
     with ctx.out_dir(args.out_dir) as tmp:
-        for lang, rows in sets.items():
-            write_jsonl(tmp / f"{flores(lang)}.jsonl", to_mrewardbench_rows(rows))
-    ctx.log_metrics({"pairs": {lang: len(rows) for lang, rows in sets.items()}}, "eval_data")
-    return ("eval sets: " + ", ".join(f"{lang} {len(r)}" for lang, r in sets.items())
+        # One language at a time: only its rows are held.
+        for lang, rows in eval_sets_for(ctx["eval_data"], ctx["eval_languages"],
+                                        args.prepared_test):
+            pairs[lang] = write_jsonl(tmp / f"{flores(lang)}.jsonl", to_mrewardbench_rows(rows))
+    ctx.log_metrics({"pairs": pairs}, "eval_data")
+    return ("eval sets: " + ", ".join(f"{lang} {n}" for lang, n in pairs.items())
             + f" -> {args.out_dir}")
 
 

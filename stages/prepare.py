@@ -9,13 +9,10 @@ STAGE.add("--metrics", required=True, help="output summary JSON")
 
 def main(ctx: StageContext) -> str:
     from xlrm.data.prepare import prepare
-    from xlrm.io import write_jsonl
 
     args = ctx.args
-    train, test, summary = prepare(ctx["prepare"])
     with ctx.out_dir(args.out_dir) as tmp:
-        write_jsonl(tmp / "train.jsonl", train)
-        write_jsonl(tmp / "test.jsonl", test)
+        summary = prepare(ctx["prepare"], tmp)
     ctx.write_json(args.metrics, summary, metrics="prepare")
     return (f"prepared {summary['train_pairs']} train / {summary['test_pairs']} test pairs -> "
             f"{args.out_dir}")

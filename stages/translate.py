@@ -15,20 +15,22 @@ STAGE.add("--metrics", required=True, help="output stats JSON")
 def main(ctx: StageContext) -> str:
     from pathlib import Path
 
-    from xlrm.data.pairs import read_pairs
+    from xlrm.data.pairs import read_pairs_of
     from xlrm.errors import DataError
     from xlrm.languages import check
     from xlrm.translation.rows import translate_rows
 
     args, cfg = ctx.args, ctx["translate"]
     check(args.lang)
-    all_rows = read_pairs(Path(args.prepared))
-    source = [r for r in all_rows if r["language"] == cfg.source_language]
+    # The whole file is validated, but only the rows of the source and target languages are
+    # kept (the reference backend looks up the target's rows; the others need none).
+    by_lang = read_pairs_of(Path(args.prepared), [cfg.source_language, args.lang])
+    source = by_lang[cfg.source_language]
     if not source:
         raise DataError(f"no rows in the source language {cfg.source_language!r}",
                         path=args.prepared)
     # Secrets never reach MLflow: the config names the env var holding the key, not the key.
-    rows, stats = translate_rows(source, args.lang, cfg, all_rows=all_rows)
+    rows, stats = translate_rows(source, args.lang, cfg, all_rows=by_lang[args.lang])
     if not rows:
         raise DataError(f"translation to {args.lang!r} left no rows ({stats})",
                         path=args.prepared)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -101,3 +102,39 @@ def test_gpu_bench_cpu_smoke_sweeps_training_batch_sizes(tmp_path):
     # the headline is the sweep's best configuration (no MFU on a CPU: tokens/s)
     assert r["train"]["tokens_per_s"] == max(s["tokens_per_s"] for s in sweep)
     assert r["eval"]["agreement"] == 1.0
+
+
+def test_load_bench_data_is_valid_for_the_stages(tmp_path):
+    import bench_load
+
+    from xlrm.data.loaders import load_eval_set, load_preferences
+
+    n = bench_load.write_train_source(tmp_path / "pairs.jsonl", 14, "en", "ko")
+    rows, stats = load_preferences(tmp_path / "pairs.jsonl", format="pairs")
+    assert n == len(rows) == 28 and stats["rows_skipped"] == 0
+    assert {r["language"] for r in rows} == {"en", "ko"} and len({r["id"] for r in rows}) == 14
+    langs = bench_load.eval_languages("mrewardbench")
+    assert len(langs) == 23 and "en" not in langs
+    assert bench_load.write_eval_folder(tmp_path / "eval", 5, langs[:3]) == 15
+    sets = load_eval_set(tmp_path / "eval", langs[:3])
+    assert [len(v) for v in sets.values()] == [5, 5, 5]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_load_bench_runs_the_three_stages_at_two_sizes(tmp_path):
+    import bench_load
+
+    out = tmp_path / "load.json"
+    result = bench_load.main(["--sizes", "0.5,1", "--train-pairs", "40", "--eval-pairs", "6",
+                              "--eval-languages", "es,ko", "--target", "es", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    small, big = result["sizes"]
+    assert [s["train_items"] for s in result["sizes"]] == [20, 40]
+    for size in result["sizes"]:
+        assert set(size["stages"]) == {"prepare", "translate", "eval_data"}
+        for r in size["stages"].values():
+            assert r["peak_rss_mib"] > 10 and r["wall_s"] > 0 and r["rows_in"] > 0
+        assert size["stages"]["translate"]["rows_out"] > 0
+    assert big["stages"]["prepare"]["rows_in"] == 80 and big["stages"]["eval_data"]["rows_in"] == 12
+    assert set(result["growth"]) == {"prepare", "translate", "eval_data"}

@@ -106,15 +106,19 @@ def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | None, str | 
         yield i, obj, None
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON-lines file; a malformed line raises DataError naming file and line."""
-    rows = []
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """The objects of a JSON-lines file, one at a time; a malformed line raises DataError
+    naming file and line when it is reached."""
     with open(path, encoding="utf-8") as f:
         for i, row, problem in parse_jsonl(f):
             if problem is not None:
                 raise DataError(problem, path=str(path), row=i)
-            rows.append(row)
-    return rows
+            yield row
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read a JSON-lines file; a malformed line raises DataError naming file and line."""
+    return list(iter_jsonl(path))
 
 
 def read_json(path: str | os.PathLike) -> Any:

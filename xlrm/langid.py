@@ -162,9 +162,13 @@ class LanguageChecker:
         found = self.detect(clean)
         return found is None or found == base_code(lang)
 
-    def are_language(self, texts: Iterable[str], lang: str) -> list[bool]:
-        """:meth:`is_language` for many texts, detected in parallel by lingua."""
+    def are_language(self, texts: Iterable[str], lang: str, chunk: int = 4096) -> list[bool]:
+        """:meth:`is_language` for many texts, detected in parallel by lingua, ``chunk``
+        texts at a time (so the cleaned copies of a large set are not all held at once)."""
         texts = list(texts)
+        if len(texts) > chunk:
+            return [ok for i in range(0, len(texts), chunk)
+                    for ok in self.are_language(texts[i:i + chunk], lang, chunk)]
         clean = [strip_unidentifiable(t) for t in texts]
         judged = [i for i, c in enumerate(clean) if len(c) >= self.min_chars]
         out = [True] * len(texts)

@@ -19,6 +19,7 @@ means the two rows are translations of each other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from xlrm.errors import DataError
@@ -75,10 +76,10 @@ def validate_pair(row: Any, *, path: str | None = None, row_num: int | None = No
     return out
 
 
-def validate_file_rows(rows: list[dict], path: str) -> list[dict]:
-    """Validate every row and the (id, language) uniqueness of a whole file."""
+def iter_valid_rows(rows: Iterable[dict], path: str) -> Iterator[dict]:
+    """Validate every row and the (id, language) uniqueness of a whole file, one row at a
+    time (only the keys seen are kept)."""
     seen: dict[tuple[str, str], int] = {}
-    out = []
     for i, row in enumerate(rows, start=1):
         row = validate_pair(row, path=path, row_num=i)
         key = (row["id"], row["language"])
@@ -86,8 +87,12 @@ def validate_file_rows(rows: list[dict], path: str) -> list[dict]:
             raise DataError(f"duplicate (id, language) {key}, first seen at row {seen[key]}",
                             path=path, row=i, field="id")
         seen[key] = i
-        out.append(row)
-    return out
+        yield row
+
+
+def validate_file_rows(rows: Iterable[dict], path: str) -> list[dict]:
+    """Validate every row and the (id, language) uniqueness of a whole file."""
+    return list(iter_valid_rows(rows, path))
 
 
 def messages_for(row: dict, response: str) -> list[dict]:

@@ -6,10 +6,13 @@ Entry points:
   ``.jsonl.gz``, ``.parquet``), directories of them, or a Hugging Face hub data set
   (:mod:`xlrm.data.sources`), in one of the shapes registered in
   :data:`xlrm.data.formats.PARSERS` (``pairs``, ``sharegpt``, ``hh-rlhf``, ``llmbar``,
-  ``mrewardbench``), auto-detected per file by default, and returns validated rows + stats.
-* :func:`split_train_test` splits rows by item id with a seeded hash.
+  ``mrewardbench``), auto-detected per file by default, and returns validated rows + stats;
+  :func:`iter_preferences` gives the same rows one at a time (JSON-lines files are read
+  line by line).
+* :func:`split_train_test` splits rows by item id with a seeded hash (:mod:`xlrm.data.split`).
 * :func:`load_eval_set` loads Multilingual RewardBench (hub or a local directory), one list
-  of rows per language, with each row's ``category`` filled in.
+  of rows per language, with each row's ``category`` filled in; :func:`iter_eval_sets`
+  gives them one language at a time.
 * :func:`to_mrewardbench_rows` turns normalised single-turn rows back into the
   M-RewardBench schema.
 
@@ -21,11 +24,10 @@ skipped and counted by reason in the stats (reasons:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from xlrm import languages as langs
 from xlrm.data.formats import DEFAULT_SUBSET, PARSERS, BadRow, Parsed, detect_format
 from xlrm.data.sources import (DATA_SUFFIXES, InvalidJson, Source, expand_sources, file_source,
                                hub_source)
+from xlrm.data.split import split_ids, split_train_test  # noqa: F401 (part of this API)
 from xlrm.errors import ConfigError, DataError
 from xlrm.evaluation.weights import MREWARDBENCH_WEIGHTS
 from xlrm.schema import CATEGORIES, validate_pair
@@ -132,10 +135,21 @@ class _Stats:
                 "formats": dict(self.formats)}
 
 
-def _load(sources: Iterable[Source], *, fmt: str, language: str, on_bad_row: str,
-          max_pairs: int | None, id_prefix: str | None,
-          hint: str = "; pass on_bad_row='skip' to skip bad rows") -> tuple[list[dict], dict]:
-    """The shared row loop of :func:`load_preferences` and :func:`load_eval_set`."""
+def _load(sources: Iterable[Source], **kwargs: Any) -> tuple[list[dict], dict]:
+    """:func:`_iter_load` into a list, and its stats."""
+    stats = _Stats()
+    rows = [row for _, row in _iter_load(sources, stats, **kwargs)]
+    return rows, stats.as_dict()
+
+
+def _iter_load(sources: Iterable[Source], stats: _Stats, *, fmt: str, language: str,
+               on_bad_row: str, max_pairs: int | None, id_prefix: str | None,
+               set_language: str | None = None,
+               hint: str = "; pass on_bad_row='skip' to skip bad rows"
+               ) -> Iterator[tuple[int, dict]]:
+    """The shared row loop of :func:`load_preferences` and :func:`load_eval_set`: the
+    valid rows one at a time with their row numbers (``stats`` counts as they go);
+    ``set_language`` overrides every raw row's language."""
     if fmt != "auto" and fmt not in PARSERS:
         raise ConfigError(f"unknown data format {fmt!r}; known: {['auto', *PARSERS]}")
     if on_bad_row not in ("error", "skip"):
@@ -144,12 +158,10 @@ def _load(sources: Iterable[Source], *, fmt: str, language: str, on_bad_row: str
                                   or max_pairs < 0):
         raise ConfigError(f"max_pairs must be a non-negative integer or null, got {max_pairs!r}")
 
-    stats = _Stats()
-    out: list[dict] = []
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], tuple[str, int]] = {}  # -> (where, row number)
     counters: Counter = Counter()  # running row index per id prefix (stable ids)
     for src in sources:
-        if max_pairs is not None and len(out) >= max_pairs:
+        if max_pairs is not None and stats.rows_kept >= max_pairs:
             break
         src_fmt = fmt
         if fmt == "auto":
@@ -168,11 +180,12 @@ def _load(sources: Iterable[Source], *, fmt: str, language: str, on_bad_row: str
         parser = PARSERS.get(src_fmt)
         prefix = id_prefix or src.stem
         subset = DEFAULT_SUBSET.get(src_fmt, lambda s: s)(src.stem)
-        for index, raw in enumerate(src.rows):
-            if max_pairs is not None and len(out) >= max_pairs:
+        for row_num, raw in src.numbered():
+            if max_pairs is not None and stats.rows_kept >= max_pairs:
                 break
             stats.rows_read += 1
-            row_num = src.number(index)
+            if set_language is not None and isinstance(raw, dict):
+                raw = {**raw, "language": set_language}
             default_id = f"{prefix}-{counters[prefix]:06d}"
             counters[prefix] += 1
             try:
@@ -193,18 +206,19 @@ def _load(sources: Iterable[Source], *, fmt: str, language: str, on_bad_row: str
                     raise BadRow("invalid", e.field, message) from None
                 key = (row["id"], row["language"])
                 if key in seen:
+                    where, first = seen[key]
                     raise BadRow("duplicate", "id",
-                                 f"duplicate (id, language) {key}, first seen in {seen[key]}")
-                seen[key] = f"{src.where}, row {row_num}"
+                                 f"duplicate (id, language) {key}, first seen in {where}, "
+                                 f"row {first}")
+                seen[key] = (src.where, row_num)
             except BadRow as bad:
                 if on_bad_row == "error":
                     raise DataError(f"{bad.message} (reason: {bad.reason}{hint})",
                                     path=src.where, row=row_num, field=bad.field) from None
                 stats.skipped[bad.reason] += 1
                 continue
-            out.append(row)
             stats.rows_kept += 1
-    return out, stats.as_dict()
+            yield row_num, row
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,36 +258,28 @@ def load_preferences(source: str | os.PathLike | Sequence[str | os.PathLike], *,
         MissingResourceError: a hub data set that is neither reachable nor cached.
         ConfigError: an unknown ``format`` / ``on_bad_row`` or a bad ``max_pairs``.
     """
+    stats: dict[str, Any] = {}
+    rows = list(iter_preferences(source, stats, format=format, language=language,
+                                 hub_config=hub_config, hub_split=hub_split,
+                                 on_bad_row=on_bad_row, max_pairs=max_pairs,
+                                 source_name=source_name))
+    return rows, stats
+
+
+def iter_preferences(source: str | os.PathLike | Sequence[str | os.PathLike],
+                     stats: dict[str, Any], *, format: str = "auto", language: str = "en",
+                     hub_config: str | None = None, hub_split: str = "train",
+                     on_bad_row: str = "error", max_pairs: int | None = None,
+                     source_name: str | None = None) -> Iterator[dict]:
+    """:func:`load_preferences` one row at a time (JSON-lines files are read line by line):
+    ``stats`` gets the same keys once the rows are exhausted."""
+    counts = _Stats()
     sources = expand_sources(source, source_name, hub_config, hub_split)
-    return _load(sources, fmt=format, language=language, on_bad_row=on_bad_row,
-                 max_pairs=max_pairs, id_prefix=source_name)
-
-
-def _hash_unit(seed: int, item_id: str) -> float:
-    digest = hashlib.sha256(f"{seed}\x00{item_id}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def split_train_test(rows: Sequence[dict], test_fraction: float,
-                     seed: int) -> tuple[list[dict], list[dict]]:
-    """Split rows into (train, test) by item id; all languages of an id land on one side.
-
-    The distinct ids are ranked by ``sha256(seed, id)`` and the first
-    ``round(test_fraction * n_ids)`` go to test (at least one when ``test_fraction > 0`` and
-    there are two or more ids; never all of them). The result depends only on the set of ids
-    and the seed, not on row order; both lists keep the input order of the rows.
-    """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) \
-            or not 0.0 <= test_fraction < 1.0:
-        raise ConfigError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
-    ids = sorted({str(r["id"]) for r in rows}, key=lambda i: (_hash_unit(seed, i), i))
-    n_test = round(test_fraction * len(ids))
-    if test_fraction > 0 and len(ids) >= 2:
-        n_test = min(max(n_test, 1), len(ids) - 1)
-    test_ids = set(ids[:n_test])
-    train = [r for r in rows if str(r["id"]) not in test_ids]
-    test = [r for r in rows if str(r["id"]) in test_ids]
-    return train, test
+    for _, row in _iter_load(sources, counts, fmt=format, language=language,
+                             on_bad_row=on_bad_row, max_pairs=max_pairs,
+                             id_prefix=source_name):
+        yield row
+    stats.update(counts.as_dict())
 
 
 def _eval_file(directory: Path, lang: str) -> Path:
@@ -318,12 +324,18 @@ def load_eval_set(source: str | os.PathLike, languages: Sequence[str], *,
     from the row's own ``category``; a row with neither, or any bad row, raises DataError.
     ``max_per_language`` keeps the first N rows of each language.
     """
+    return dict(iter_eval_sets(source, languages, max_per_language=max_per_language))
+
+
+def iter_eval_sets(source: str | os.PathLike, languages: Sequence[str], *,
+                   max_per_language: int | None = None) -> Iterator[tuple[str, list[dict]]]:
+    """:func:`load_eval_set` one language at a time: ``(iso_code, rows)`` (a local JSON-lines
+    file is read line by line, and only one language's rows are held)."""
     if max_per_language is not None and (isinstance(max_per_language, bool)
                                          or not isinstance(max_per_language, int)
                                          or max_per_language < 1):
         raise ConfigError(f"max_per_language must be a positive integer or null, "
                           f"got {max_per_language!r}")
-    out: dict[str, list[dict]] = {}
     for lang in languages:
         langs.check(lang)
         if str(source) == "hub":
@@ -336,20 +348,20 @@ def load_eval_set(source: str | os.PathLike, languages: Sequence[str], *,
             path = _eval_file(directory, lang)
             src = file_source(path, None)
             src.source = f"{directory.name}/{src.stem}" if directory.name else src.stem
+        rows = []
         # M-RewardBench rows may carry ISO or FLORES codes (or none): the requested code wins
-        src.rows = [{**r, "language": lang} if isinstance(r, dict) else r for r in src.rows]
-        rows, _ = _load([src], fmt="mrewardbench", language=lang, on_bad_row="error",
-                        max_pairs=max_per_language, id_prefix=None, hint="")
-        for i, row in enumerate(rows):
+        for row_num, row in _iter_load([src], _Stats(), fmt="mrewardbench", language=lang,
+                                       on_bad_row="error", max_pairs=max_per_language,
+                                       id_prefix=None, set_language=lang, hint=""):
             subset = row["subset"]
             if subset in MREWARDBENCH_SUBSETS:
                 row["category"] = MREWARDBENCH_SUBSETS[subset][0]
             elif row.get("category") is None:
                 raise DataError(f"subset {subset!r} is not an M-RewardBench subset and the row "
-                                f"has no category", path=src.where, row=src.number(i),
+                                f"has no category", path=src.where, row=row_num,
                                 field="category")
-        out[lang] = rows
-    return out
+            rows.append(row)
+        yield lang, rows
 
 
 def to_mrewardbench_rows(rows: Iterable[dict]) -> list[dict]:

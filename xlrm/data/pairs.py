@@ -7,9 +7,9 @@ import hashlib
 from pathlib import Path
 
 from xlrm.errors import DataError
-from xlrm.io import read_jsonl
+from xlrm.io import iter_jsonl, read_jsonl
 from xlrm.languages import MULTI
-from xlrm.schema import validate_file_rows
+from xlrm.schema import iter_valid_rows, validate_file_rows
 
 
 def read_pairs(path: Path) -> list[dict]:
@@ -17,6 +17,18 @@ def read_pairs(path: Path) -> list[dict]:
     if not path.exists():
         raise DataError("training file not found", path=str(path))
     return validate_file_rows(read_jsonl(path), str(path))
+
+
+def read_pairs_of(path: Path, languages: list[str]) -> dict[str, list[dict]]:
+    """The validated rows of a pairs JSONL file in each of ``languages`` (the whole file is
+    read and checked, one line at a time; rows of other languages are not kept)."""
+    if not path.exists():
+        raise DataError("training file not found", path=str(path))
+    out: dict[str, list[dict]] = {lang: [] for lang in languages}
+    for row in iter_valid_rows(iter_jsonl(path), str(path)):
+        if row["language"] in out:
+            out[row["language"]].append(row)
+    return out
 
 
 def training_rows(train_dir: Path, lang: str, languages: list[str], seed: int = 0) -> list[dict]:

@@ -6,14 +6,22 @@ Their params sections are :class:`xlrm.data.config.PrepareConfig` and
 
 from __future__ import annotations
 
+import json
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from xlrm.data.config import EvalDataConfig, PrepareConfig
 from xlrm.errors import ConfigError
 
 
-def load_prepare_source(cfg: PrepareConfig) -> tuple[list[dict], dict]:
-    """Rows of the configured source, normalised and validated, plus load stats."""
+def iter_prepare_source(cfg: PrepareConfig, stats: dict[str, Any]) -> Iterator[dict]:
+    """Rows of the configured source, normalised and validated, one at a time (files are
+    read line by line where their format allows); ``stats`` gets the load stats once the
+    rows are exhausted."""
     if cfg.source == "seed":
         from xlrm.data import seed
         from xlrm.schema import validate_pair
@@ -23,40 +31,62 @@ def load_prepare_source(cfg: PrepareConfig) -> tuple[list[dict], dict]:
         if cfg.max_pairs is not None:
             keep = set(sorted({r["id"] for r in rows})[: cfg.max_pairs])
             rows = [r for r in rows if r["id"] in keep]
-        return rows, {"rows_read": len(rows), "rows_kept": len(rows), "rows_skipped": 0}
-    from xlrm.data.loaders import load_preferences
+        yield from rows
+        stats.update({"rows_read": len(rows), "rows_kept": len(rows), "rows_skipped": 0})
+        return
+    from xlrm.data.loaders import iter_preferences
 
-    return load_preferences(cfg.source, format=cfg.format, language=cfg.language,
-                            hub_config=cfg.hub_config, hub_split=cfg.hub_split,
-                            on_bad_row=cfg.on_bad_row, max_pairs=cfg.max_pairs)
+    yield from iter_preferences(cfg.source, stats, format=cfg.format, language=cfg.language,
+                                hub_config=cfg.hub_config, hub_split=cfg.hub_split,
+                                on_bad_row=cfg.on_bad_row, max_pairs=cfg.max_pairs)
 
 
-def prepare(cfg: PrepareConfig) -> tuple[list[dict], list[dict], dict]:
-    """Load and split; returns (train rows, test rows, summary)."""
-    from xlrm.data.loaders import split_train_test
+def prepare(cfg: PrepareConfig, out_dir: Path) -> dict:
+    """Load, split by id and write ``out_dir/train.jsonl`` and ``out_dir/test.jsonl``
+    (the rows in input order); returns the summary.
 
-    rows, stats = load_prepare_source(cfg)
-    train, test = split_train_test(rows, cfg.test_fraction, cfg.split_seed)
-    summary = {"load": stats, "train_pairs": len(train), "test_pairs": len(test)}
-    for name, part in (("train", train), ("test", test)):
-        by_lang: dict[str, int] = {}
-        for r in part:
-            by_lang[r["language"]] = by_lang.get(r["language"], 0) + 1
-        summary[f"{name}_by_language"] = dict(sorted(by_lang.items()))
-    return train, test, summary
+    Streams: each valid row is written once, as its output line, to an unnamed spill file
+    in ``out_dir`` while the (id, language) keys are collected; once every id is known the
+    split is drawn (:func:`xlrm.data.loaders.split_ids`) and the lines are copied to train or
+    test. Memory holds the keys, not the rows.
+    """
+    from xlrm.data.loaders import split_ids
+
+    stats: dict[str, Any] = {}
+    keys: list[tuple[str, str]] = []
+    with tempfile.TemporaryFile(dir=out_dir) as spill:
+        for row in iter_prepare_source(cfg, stats):
+            keys.append((row["id"], sys.intern(row["language"])))
+            spill.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+        test_ids = split_ids({item_id for item_id, _ in keys}, cfg.test_fraction,
+                             cfg.split_seed)
+        spill.seek(0)
+        counts: dict[str, Counter] = {"train": Counter(), "test": Counter()}
+        with open(out_dir / "train.jsonl", "wb") as train, \
+                open(out_dir / "test.jsonl", "wb") as test:
+            for (item_id, lang), line in zip(keys, spill):
+                part = "test" if item_id in test_ids else "train"
+                (test if part == "test" else train).write(line)
+                counts[part][lang] += 1
+    summary: dict[str, Any] = {"load": stats, "train_pairs": sum(counts["train"].values()),
+                               "test_pairs": sum(counts["test"].values())}
+    for name in ("train", "test"):
+        summary[f"{name}_by_language"] = dict(sorted(counts[name].items()))
+    return summary
 
 
 def eval_sets_for(cfg: EvalDataConfig, languages: list[str], prepared_test: Path
-                  ) -> dict[str, list[dict]]:
-    """M-RewardBench-format rows per eval language from the configured source."""
-    from xlrm.data.loaders import load_eval_set
+                  ) -> Iterator[tuple[str, list[dict]]]:
+    """M-RewardBench-format rows per eval language from the configured source, one
+    language at a time: ``(iso_code, rows)``."""
+    from xlrm.data.loaders import iter_eval_sets
     from xlrm.io import read_jsonl
     from xlrm.schema import validate_file_rows
 
     if cfg.source != "prepared":
-        return load_eval_set(cfg.source, languages, max_per_language=cfg.max_per_language)
+        yield from iter_eval_sets(cfg.source, languages, max_per_language=cfg.max_per_language)
+        return
     rows = validate_file_rows(read_jsonl(prepared_test), str(prepared_test))
-    out = {}
     for lang in languages:
         part = [r for r in rows if r["language"] == lang]
         if not part:
@@ -66,5 +96,4 @@ def eval_sets_for(cfg: EvalDataConfig, languages: list[str], prepared_test: Path
         if missing:
             raise ConfigError(f"eval_data: prepared rows need a category to be scored; "
                               f"{len(missing)} in {lang} have none (first id {missing[0]})")
-        out[lang] = part[: cfg.max_per_language] if cfg.max_per_language else part
-    return out
+        yield lang, (part[: cfg.max_per_language] if cfg.max_per_language else part)

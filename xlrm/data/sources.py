@@ -35,11 +35,40 @@ class Source:
     where: str                 # used as DataError's ``path``
     stem: str                  # default id prefix and subset
     source: str                # default ``source`` field
-    rows: Sequence[Any]        # raw rows (dicts, or InvalidJson)
+    rows: Sequence[Any] | JsonlRows  # raw rows (dicts, or InvalidJson)
     row_numbers: Sequence[int] | None = None  # 1-based numbers; None -> index + 1
 
     def number(self, index: int) -> int:
         return self.row_numbers[index] if self.row_numbers is not None else index + 1
+
+    def numbered(self) -> Iterator[tuple[int, Any]]:
+        """``(1-based row number, raw row)`` of every row, read lazily where the rows are
+        (a JSON-lines file: :class:`JsonlRows`)."""
+        if isinstance(self.rows, JsonlRows):
+            yield from self.rows.numbered()
+            return
+        for index, raw in enumerate(self.rows):
+            yield self.number(index), raw
+
+
+class JsonlRows:
+    """The raw rows of a JSON-lines file (``.jsonl``, ``.jsonl.gz``), parsed one line at a
+    time whenever they are iterated, so a large file is never held in memory; a line that
+    is not a JSON object becomes :class:`InvalidJson`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def numbered(self) -> Iterator[tuple[int, Any]]:
+        try:
+            with _open_text(self.path) as f:
+                for i, obj, problem in parse_jsonl(f):
+                    yield i, (obj if problem is None else InvalidJson(problem))
+        except (OSError, UnicodeDecodeError, EOFError) as e:
+            raise DataError(f"cannot read: {e}", path=str(self.path)) from None
+
+    def __iter__(self) -> Iterator[Any]:
+        return (raw for _, raw in self.numbered())
 
 
 def _strip_suffix(path: Path) -> str:
@@ -98,7 +127,11 @@ def read_rows(path: Path) -> tuple[list[Any], list[int] | None]:
 
 
 def file_source(path: Path, source_name: str | None) -> Source:
-    rows, numbers = read_rows(path)
+    """One data file as a Source; JSON-lines files are read lazily (:class:`JsonlRows`)."""
+    if path.name.lower().endswith((".jsonl", ".jsonl.gz")):
+        rows, numbers = JsonlRows(path), None
+    else:
+        rows, numbers = read_rows(path)
     stem = _strip_suffix(path)
     parent = path.resolve().parent.name
     return Source(where=str(path), stem=stem,
