@@ -85,6 +85,10 @@ def test_train_rm_resumes_after_a_crash_to_an_uninterrupted_runs_weights(tiny_ba
     cfg = load_config(TrainRMConfig, rm_section(save_steps=save), "train_rm")
     ref = train_reward_model(tiny_base, rows, tmp_path / "ref", cfg, scratch_dir=tmp_path / "s0")
     assert ref["resumed_from_step"] == 0 and not (tmp_path / "s0").exists()
+    if where == "first_epoch":  # saving checkpoints changes nothing
+        plain = load_config(TrainRMConfig, rm_section(save_strategy="no"), "train_rm")
+        train_reward_model(tiny_base, rows, tmp_path / "plain", plain, scratch_dir=tmp_path / "s1")
+        assert_same_weights(tmp_path / "plain", tmp_path / "ref")
 
     scratch = tmp_path / "scratch"
     with pytest.raises(Crash):

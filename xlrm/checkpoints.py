@@ -187,7 +187,7 @@ def resume_callback(trainer):
         def on_step_end(self, args, state, control, **kwargs):
             if not control.should_save:
                 return
-            if state.global_step >= state.max_steps:
+            if state.global_step >= state.max_steps and not args.load_best_model_at_end:
                 control.should_save = False
                 return
             if args.should_save:
