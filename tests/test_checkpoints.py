@@ -146,6 +146,11 @@ def test_a_torn_newest_checkpoint_is_passed_over(tiny_base, seed_rows, tmp_path)
                            callbacks=[crash_at(7)])
     assert [p.name for p in complete_checkpoints(scratch)] == ["checkpoint-3", "checkpoint-6"]
     (scratch / "checkpoint-6" / "trainer_state.json").write_text('{"global_st')  # killed mid-save
+    with pytest.raises(Crash):  # resumed from step 3, crashes again before step 6
+        train_reward_model(tiny_base, rows, tmp_path / "out", cfg, scratch_dir=scratch,
+                           callbacks=[crash_at(5)])
+    assert [p.name for p in complete_checkpoints(scratch)] == ["checkpoint-3"]
+    assert not (scratch / "checkpoint-6").exists()  # the torn one was deleted
     stats = train_reward_model(tiny_base, rows, tmp_path / "out", cfg, scratch_dir=scratch)
     assert stats["resumed_from_step"] == 3
 
@@ -218,7 +223,7 @@ def test_train_rm_stage_sigkilled_after_a_checkpoint_resumes_on_rerun(tiny_base,
                          env=env, capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
-    scratch = tmp_path / "scratch_out"
+    scratch = tmp_path / "scratch_out" / "train_rm" / "en"  # the stage adds stage and item
     log_path = tmp_path / "child.log"
     argv = stage_argv(tmp_path, tiny_base, "out")
     with open(log_path, "wb") as child_log:

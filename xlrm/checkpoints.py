@@ -138,6 +138,7 @@ class Resume:
             except (ValueError, AttributeError):
                 old = None
         done = complete_checkpoints(self.folder) if self.folder.is_dir() else []
+        every = list(self.folder.glob(f"{PREFIX}*")) if self.folder.is_dir() else []
         if old == self.fingerprint["hash"] and done:
             self.checkpoint = done[-1]
             self.step = int(self.checkpoint.name[len(PREFIX):])
@@ -146,14 +147,17 @@ class Resume:
                 self.loss_sum = float(json.loads(loss_file.read_text())["loss_sum"])
             log.info("resuming from %s (step %d): the configuration is unchanged",
                      self.checkpoint, self.step)
+            if self.is_main:  # half-written checkpoints (killed while saving) go
+                for p in set(every) - set(done):
+                    shutil.rmtree(p, ignore_errors=True)
             return str(self.checkpoint)
-        stale = list(self.folder.glob(f"{PREFIX}*")) if self.folder.is_dir() else []
-        if stale:
-            why = "no fingerprint" if old is None else "the configuration, data or model changed"
-            log.warning("starting clean: deleting %d checkpoint(s) in %s (%s)", len(stale),
+        if every:
+            why = ("no fingerprint" if old is None else "no complete checkpoint"
+                   if old == self.fingerprint["hash"] else "the configuration, data or model changed")
+            log.warning("starting clean: deleting %d checkpoint(s) in %s (%s)", len(every),
                         self.folder, why)
         if self.is_main:
-            for p in stale:
+            for p in every:
                 shutil.rmtree(p, ignore_errors=True)
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = fp_file.with_suffix(".tmp")
@@ -172,6 +176,7 @@ class Resume:
         """Remove the scratch folder (checkpoints, fingerprint, the trainer's model card)
         after a successful run; only a folder holding this run's fingerprint is removed."""
         if self.is_main and (self.folder / FINGERPRINT).is_file():
+            (self.folder / FINGERPRINT).unlink()  # first: a kill half-way starts clean
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
