@@ -155,6 +155,29 @@ def test_a_torn_newest_checkpoint_is_passed_over(tiny_base, seed_rows, tmp_path)
     assert stats["resumed_from_step"] == 3
 
 
+@pytest.mark.parametrize("fingerprint", [None, '{"ha', '{"hash": "other"}', '{"hash": "h"}'])
+def test_resume_start_decides_from_the_fingerprint_and_complete_checkpoints(tmp_path, fingerprint):
+    from xlrm.checkpoints import Resume
+
+    folder = tmp_path / "scratch"
+    for step, state in ((2, "{}"), (4, '{"glo')):  # checkpoint-4: killed while saving
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (folder / "checkpoint-2" / "xlrm_loss.json").write_text('{"step": 2, "loss_sum": 1.5}')
+    if fingerprint is not None:
+        (folder / FINGERPRINT).write_text(fingerprint)
+    resume = Resume(folder, {"hash": "h"})
+    got = resume.start()
+    assert not (folder / "checkpoint-4").exists()
+    if fingerprint == '{"hash": "h"}':
+        assert got == str(folder / "checkpoint-2") and resume.step == 2 and resume.loss_sum == 1.5
+    else:  # missing, torn or different: clean start, this run's fingerprint written
+        assert got is None and resume.step == 0 and not (folder / "checkpoint-2").exists()
+        assert json.loads((folder / FINGERPRINT).read_text()) == {"hash": "h"}
+    resume.finish()
+    assert not folder.exists()
+
+
 def dpo_pairs() -> list[dict]:
     return [{"prompt": [{"role": "user", "content": f"Name a colour, please ({i})."}],
              "chosen": "Blue is a colour." + " Really." * (i % 3),
