@@ -60,7 +60,7 @@ def test_train_dpo_lora_on_tiny_policy_lowers_the_loss(tiny_base, tmp_path):
 
     effective = EFFECTIVE["train_dpo"]  # what TRL received: section, seed, xlrm defaults
     assert effective["beta"] == 0.1 and effective["seed"] == 0
-    assert effective["precompute_ref_log_probs"] is True and effective["save_strategy"] == "no"
+    assert effective["precompute_ref_log_probs"] is True and effective["save_strategy"] == "steps"
 
 
 def test_read_alpaca_runs_takes_exactly_the_listed_runs(tmp_path):
