@@ -151,6 +151,9 @@ def _load(sources: Iterable[Source], *, fmt: str, language: str, on_bad_row: str
     for src in sources:
         if max_pairs is not None and len(out) >= max_pairs:
             break
+        if len(src.rows) == 0:
+            raise DataError("no rows: the file is empty (or holds only blank lines or an "
+                            "empty list)", path=src.where)
         src_fmt = fmt
         if fmt == "auto":
             first = next((r for r in src.rows if isinstance(r, dict)), None)
@@ -204,6 +207,11 @@ def _load(sources: Iterable[Source], *, fmt: str, language: str, on_bad_row: str
                 continue
             out.append(row)
             stats.rows_kept += 1
+    if not out and max_pairs != 0:
+        read = stats.as_dict()
+        raise DataError(f"no usable row: {read['rows_read']} read, every one skipped "
+                        f"(by reason: {read['skipped_by_reason']})",
+                        path=", ".join(stats.formats) or None)
     return out, stats.as_dict()
 
 
