@@ -18,7 +18,8 @@ def main(ctx: StageContext) -> str:
     from xlrm.io import read_jsonl
 
     args = ctx.args
-    rows, metrics = answer_and_judge(args.model, args.policy, read_jsonl(args.instructions),
+    instructions = read_jsonl(args.instructions, nonempty=True)
+    rows, metrics = answer_and_judge(args.model, args.policy, instructions,
                                      args.lang, ctx["eval_alpaca"], args.name)
     ctx.write_jsonl(args.answers, rows)
     ctx.write_json(args.metrics, {"run": args.name, "language": args.lang, **metrics},

@@ -96,7 +96,7 @@ def load_instructions(src: InstructionSource, language: str, *, split: str,
     if src.source == "seed":
         name = "train.jsonl" if split == "train" else "test.jsonl"
         path = prepared_dir / name
-        rows = [r for r in validate_file_rows(read_jsonl(path), str(path))
+        rows = [r for r in validate_file_rows(read_jsonl(path, nonempty=True), str(path))
                 if r["language"] == language]
         if not rows:
             raise ConfigError(f"instructions: {path} has no rows in {language!r}")
