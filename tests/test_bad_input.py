@@ -489,6 +489,19 @@ def test_instruction_files_are_checked(tmp_path):
                 reader(path)
 
 
+def test_evaluation_instructions_need_a_reference(tmp_path):
+    from xlrm.data.instructions import read_eval_instructions
+
+    msgs = [{"role": "user", "content": "hi"}]
+    path = jsonl(tmp_path / "es.eval.jsonl", [{"id": "a", "messages": msgs, "reference": "r"},
+                                              {"id": "b", "messages": msgs}])
+    with pytest.raises(DataError, match=r"row 2, field 'reference': evaluation instructions"):
+        read_eval_instructions(path)
+    jsonl(path, [])
+    with pytest.raises(DataError, match="no rows"):
+        read_eval_instructions(path)
+
+
 def test_external_instructions_with_a_duplicate_id_or_a_bad_message_are_refused(tmp_path):
     from xlrm.data.config import InstructionSource
     from xlrm.data.instructions import load_instructions

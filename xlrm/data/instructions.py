@@ -140,3 +140,16 @@ def read_prompts(path: str | Path) -> dict[str, list[dict]]:
                             path=str(path), row=i, field="messages")
         prompts[row["id"]] = row["messages"]
     return prompts
+
+
+def read_eval_instructions(path: str | Path) -> list[dict]:
+    """The rows of an evaluation instructions file (``<lang>.eval.jsonl``), checked: what
+    :func:`read_prompts` checks plus a non-empty string ``reference`` in every row."""
+    read_prompts(path)
+    rows = read_jsonl(path, nonempty=True)
+    for i, row in enumerate(rows, start=1):
+        ref = row.get("reference")
+        if not isinstance(ref, str) or not ref.strip():
+            raise DataError("evaluation instructions need a non-empty reference answer",
+                            path=str(path), row=i, field="reference")
+    return rows
