@@ -248,7 +248,8 @@ def load_preferences(source: str | os.PathLike | Sequence[str | os.PathLike], *,
         under that prefix (skipped ones too), so ids do not shift when a bad row is skipped.
 
     Raises:
-        DataError: a bad row (in error mode), an unreadable file, an undetectable format.
+        DataError: a bad row (in error mode), an unreadable file, an undetectable format,
+            a file without a single row, or no usable row at all (every row skipped).
         MissingResourceError: a hub data set that is neither reachable nor cached.
         ConfigError: an unknown ``format`` / ``on_bad_row`` or a bad ``max_pairs``.
     """
