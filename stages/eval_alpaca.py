@@ -15,10 +15,11 @@ STAGE.add("--metrics", required=True)
 
 def main(ctx: StageContext) -> str:
     from xlrm.alignment.alpaca_eval import answer_and_judge
-    from xlrm.io import read_jsonl
+    from xlrm.data.instructions import read_eval_instructions
 
     args = ctx.args
-    rows, metrics = answer_and_judge(args.model, args.policy, read_jsonl(args.instructions),
+    instructions = read_eval_instructions(args.instructions)
+    rows, metrics = answer_and_judge(args.model, args.policy, instructions,
                                      args.lang, ctx["eval_alpaca"], args.name)
     ctx.write_jsonl(args.answers, rows)
     ctx.write_json(args.metrics, {"run": args.name, "language": args.lang, **metrics},

@@ -10,11 +10,11 @@ STAGE.add("--out", required=True, help="output samples JSONL")
 
 
 def main(ctx: StageContext) -> str:
+    from xlrm.generation.prompts import read_prompt_file
     from xlrm.generation.run import generate_to_file
-    from xlrm.io import read_jsonl
 
     args = ctx.args
-    prompts = [{"id": r["id"], "messages": r["messages"]} for r in read_jsonl(args.instructions)]
+    prompts = read_prompt_file(args.instructions)
     # generate_to_file writes args.out atomically itself, beside its resumable partial file.
     stats = generate_to_file(args.policy, prompts, args.out, ctx["generate"], language=args.lang)
     ctx.log_metrics(stats, "generate")

@@ -14,14 +14,14 @@ STAGE.add("--metrics", required=True)
 
 
 def main(ctx: StageContext) -> str:
-    from xlrm.alignment.label import LABELLERS, label, load_labelling_rms
+    from xlrm.alignment.label import LABELLERS, label, load_labelling_rms, read_samples
     from xlrm.data.instructions import read_prompts
-    from xlrm.io import read_jsonl, write_jsonl
+    from xlrm.io import write_jsonl
     from xlrm.modeling import load_tokenizer
 
     args, cfg = ctx.args, ctx["label"]
     prompts = read_prompts(args.instructions)
-    samples = read_jsonl(args.samples)
+    samples = read_samples(args.samples)
     rms = load_labelling_rms(args.rm_dir, args.base, args.lang,
                              ctx["translate.source_language"], cfg)
     pairs, stats = label(samples, prompts, rms, load_tokenizer(args.base), args.lang, cfg)

@@ -160,7 +160,7 @@ def test_heatmap_is_byte_identical_across_calls(tmp_path):
 # ------------------------------------------------------------------ reading score files
 def _write_scores(path, rm, languages):
     rows = [{"id": f"{lang}-{i}", "rm": rm, "language": lang, "subset": "math-prm",
-             "chosen": 1.0, "rejected": 0.0} for lang in languages for i in range(3)]
+             "chosen_score": 1.0, "rejected_score": 0.0} for lang in languages for i in range(3)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 

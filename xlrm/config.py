@@ -10,6 +10,7 @@ checking itself: :func:`from_dict` and :func:`coerce`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -95,9 +96,12 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         try:
-            return float(value)  # YAML reads 1e-5 as a string
+            number = float(value)  # YAML reads 1e-5 as a string
         except ValueError:
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
@@ -158,7 +162,45 @@ def split_trainer_section(section: dict | None, config_cls: type, extras_cls: ty
                        where)
     hints = typing.get_type_hints(config_cls)
     passthrough = {k: coerce(hints.get(k, Any), v, f"{where}.{k}") for k, v in section.items()}
+    check_trainer_ranges(passthrough, where)
     return extras, passthrough
+
+
+# Well-known TRL/transformers fields of a trainer section: (low, low allowed?, high, high allowed?)
+# (None = unbounded). Other fields are only type-checked; TRL checks them in turn.
+TRAINER_RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
+    "learning_rate": (0, True, None, False),
+    "num_train_epochs": (0, False, None, False),
+    "per_device_train_batch_size": (1, True, None, False),
+    "per_device_eval_batch_size": (1, True, None, False),
+    "gradient_accumulation_steps": (1, True, None, False),
+    "weight_decay": (0, True, None, False),
+    "warmup_ratio": (0, True, 1, True),
+    "warmup_steps": (0, True, None, False),
+    "max_grad_norm": (0, True, None, False),
+    "max_length": (1, True, None, False),
+    "max_prompt_length": (1, True, None, False),
+    "beta": (0, False, None, False),
+    "label_smoothing": (0, True, 0.5, True),
+    "seed": (0, True, None, False),
+}
+
+
+def check_trainer_ranges(values: dict[str, Any], where: str) -> None:
+    """Refuse a well-known trainer field (:data:`TRAINER_RANGES`) outside its range."""
+    for key, (low, low_ok, high, high_ok) in TRAINER_RANGES.items():
+        value = values.get(key)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        bad_low = low is not None and (value < low if low_ok else value <= low)
+        bad_high = high is not None and (value > high if high_ok else value >= high)
+        if bad_low or bad_high:
+            parts = []
+            if low is not None:
+                parts.append(f"{'>=' if low_ok else '>'} {low}")
+            if high is not None:
+                parts.append(f"{'<=' if high_ok else '<'} {high}")
+            raise ConfigError(f"{where}.{key}: must be {' and '.join(parts)}, got {value!r}")
 
 
 class TrainerSection:

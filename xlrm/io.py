@@ -89,16 +89,35 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     return n
 
 
-def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | None, str | None]]:
+def _no_constant(name: str) -> Any:
+    """``json``'s hook for ``NaN``, ``Infinity`` and ``-Infinity``: refuse them."""
+    raise ValueError(f"non-finite number {name} (expected a finite number; JSON has no "
+                     "NaN or Infinity)")
+
+
+def loads(text: str, *, allow_nan: bool = False) -> Any:
+    """``json.loads``; ``NaN``/``Infinity`` raise ValueError unless ``allow_nan``."""
+    return json.loads(text) if allow_nan else json.loads(text, parse_constant=_no_constant)
+
+
+def parse_jsonl(lines: Iterable[str], *, allow_nan: bool = False
+                ) -> Iterator[tuple[int, dict | None, str | None]]:
     """``(line number, object, None)`` for every non-blank line that holds a JSON object,
-    ``(line number, None, what is wrong)`` for one that does not."""
+    ``(line number, None, what is wrong)`` for one that does not. A UTF-8 byte-order mark
+    on the first line is dropped (text opened as ``utf-8`` keeps it); ``NaN``/``Infinity``
+    make a line bad unless ``allow_nan``."""
     for i, line in enumerate(lines, start=1):
+        if i == 1:
+            line = line.removeprefix("\ufeff")
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads(line, allow_nan=allow_nan)
         except json.JSONDecodeError as e:
             yield i, None, f"invalid JSON ({e.msg})"
+            continue
+        except ValueError as e:
+            yield i, None, str(e)
             continue
         if not isinstance(obj, dict):
             yield i, None, f"expected a JSON object, got {type(obj).__name__}"
@@ -106,23 +125,41 @@ def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | None, str | 
         yield i, obj, None
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
-    """The objects of a JSON-lines file, one at a time; a malformed line raises DataError
-    naming file and line when it is reached."""
-    with open(path, encoding="utf-8") as f:
-        for i, row, problem in parse_jsonl(f):
-            if problem is not None:
-                raise DataError(problem, path=str(path), row=i)
-            yield row
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON-lines file; a malformed line raises DataError naming file and line."""
-    return list(iter_jsonl(path))
-
-
-def read_json(path: str | os.PathLike) -> Any:
+def iter_jsonl(path: str | os.PathLike, *, allow_nan: bool = False) -> Iterator[dict]:
+    """The objects of a JSON-lines file (UTF-8, with or without a byte-order mark; LF or
+    CRLF), one at a time; a malformed line raises DataError naming file and line when it is
+    reached, as does a missing or unreadable file."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8-sig") as f:
+            for i, row, problem in parse_jsonl(f, allow_nan=allow_nan):
+                if problem is not None:
+                    raise DataError(problem, path=str(path), row=i)
+                yield row
+    except FileNotFoundError:
+        raise DataError("file not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read: {e}", path=str(path)) from None
+
+
+def read_jsonl(path: str | os.PathLike, *, nonempty: bool = False,
+               allow_nan: bool = False) -> list[dict]:
+    """Read a JSON-lines file (see :func:`iter_jsonl`); with ``nonempty`` a file without a
+    single row is an error too."""
+    rows = list(iter_jsonl(path, allow_nan=allow_nan))
+    if nonempty and not rows:
+        raise DataError("no rows (the file is empty or holds only blank lines)", path=str(path))
+    return rows
+
+
+def read_json(path: str | os.PathLike, *, allow_nan: bool = True) -> Any:
+    """Read a JSON file (UTF-8, with or without a byte-order mark). The stages' own metrics
+    files may hold NaN (``json.dumps`` writes it), so it is allowed unless ``allow_nan``
+    is False."""
+    try:
+        return loads(Path(path).read_text(encoding="utf-8-sig"), allow_nan=allow_nan)
     except json.JSONDecodeError as e:
         raise DataError(f"invalid JSON at line {e.lineno} ({e.msg})", path=str(path)) from None
+    except FileNotFoundError:
+        raise DataError("file not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"cannot read: {e}", path=str(path)) from None

@@ -119,6 +119,8 @@ def load_tokenizer(path: str | Path, *, fallback: str | Path | None = None,
     tokenizer files, as a LoRA adapter may be)."""
     from transformers import AutoTokenizer
 
+    if not Path(path).exists() and _is_local(path):
+        check_model_folder(path, "tokenizer")  # names the missing folder
     src = path
     if fallback is not None and Path(path).is_dir() and not has_tokenizer(path):
         src = fallback

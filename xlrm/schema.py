@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from xlrm.errors import DataError
+from xlrm.languages import LANGUAGES
 
 ROLES = ("system", "user", "assistant")
 REQUIRED = ("id", "language", "prompt", "chosen", "rejected", "source", "subset")
@@ -50,6 +51,9 @@ def validate_pair(row: Any, *, path: str | None = None, row_num: int | None = No
     for key in ("id", "language", "chosen", "rejected"):
         if not row[key].strip():
             raise err("is empty", key)
+    if row["language"] not in LANGUAGES:
+        raise err(f"unknown language code {row['language']!r}; expected one of "
+                  f"{sorted(LANGUAGES)}", "language")
     prompt = row["prompt"]
     if not isinstance(prompt, list) or not prompt:
         raise err("must be a non-empty list of {role, content} messages", "prompt")

@@ -38,6 +38,36 @@ def load_labelling_rms(rm_dir: str | Path, base_dir: str | Path, language: str,
                                     base_dir, cfg.dtype, device=device) for name in LABELLERS}
 
 
+def read_samples(path: str | Path) -> list[dict]:
+    """The rows of a ``generate`` samples file, checked: ``prompt_id`` (a non-empty string),
+    ``sample`` (an integer >= 0) and ``text`` (a string) in every row, each
+    ``(prompt_id, sample)`` once; an empty file is an error."""
+    from xlrm.io import read_jsonl
+
+    rows = read_jsonl(path, nonempty=True)
+    seen: dict[tuple[str, int], int] = {}
+    for i, row in enumerate(rows, start=1):
+        def bad(msg: str, key: str) -> DataError:
+            return DataError(msg, path=str(path), row=i, field=key)
+
+        for key in ("prompt_id", "sample", "text"):
+            if key not in row:
+                raise bad("missing", key)
+        if not isinstance(row["prompt_id"], str) or not row["prompt_id"]:
+            raise bad(f"must be a non-empty string, got {row['prompt_id']!r}", "prompt_id")
+        if isinstance(row["sample"], bool) or not isinstance(row["sample"], int) \
+                or row["sample"] < 0:
+            raise bad(f"must be an integer >= 0, got {row['sample']!r}", "sample")
+        if not isinstance(row["text"], str):
+            raise bad(f"must be a string, got {type(row['text']).__name__}", "text")
+        key = (row["prompt_id"], row["sample"])
+        if key in seen:
+            raise bad(f"duplicate (prompt_id, sample) {key}, first seen at row {seen[key]}",
+                      "sample")
+        seen[key] = i
+    return rows
+
+
 def group_samples(samples: list[dict]) -> dict[str, list[dict]]:
     """Samples by prompt id, each group ordered by sample index."""
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -66,6 +96,9 @@ def pairs_from_scores(groups: dict[str, list[dict]], prompts: dict[str, list[dic
             dropped["dropped_single"] += 1
             continue
         best, worst, margin = best_and_worst(scores[pid])
+        if not np.isfinite(scores[pid]).all():
+            raise DataError(f"the {labeller} RM gave a non-finite reward to a sample of "
+                            f"prompt {pid!r} ({scores[pid].tolist()}); no pair is built on it")
         picks[pid] = group[best]["sample"]
         chosen, rejected = group[best]["text"].strip(), group[worst]["text"].strip()
         if margin < min_margin or best == worst:

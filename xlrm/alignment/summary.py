@@ -24,7 +24,7 @@ def read_alpaca_runs(alpaca_dir: str | Path, languages: list[str], seeds: list[i
     from params stay out. Returns one table row per run (its ``ALPACA_METRICS``) and, per
     DPO run, the per-instruction preferences (NaN where the judge gave none) that
     :func:`alignment_headline` takes. A missing result is an error naming its file."""
-    from xlrm.io import read_json, read_jsonl
+    from xlrm.io import read_json
 
     runs = [(lang, "policy", None) for lang in languages] + [
         (lang, labeller, int(seed)) for lang in languages for labeller in LABELLERS
@@ -37,13 +37,41 @@ def read_alpaca_runs(alpaca_dir: str | Path, languages: list[str], seeds: list[i
             raise DataError(f"no AlpacaEval result for {name}: run its eval_alpaca stage",
                             path=str(path))
         m = read_json(path)
+        if not isinstance(m, dict):
+            raise DataError("expected a JSON object of metrics", path=str(path))
+        absent = [k for k in ALPACA_METRICS if k not in m]
+        if absent:
+            raise DataError(f"missing metric(s) {absent}", path=str(path), field=absent[0])
         records.append({"run": name, "language": lang, "model": model, "seed": seed,
                         **{k: m[k] for k in ALPACA_METRICS}})
         if seed is not None:
-            prefs[(lang, model, seed)] = {
-                r["id"]: float("nan") if r["preference"] is None else r["preference"]
-                for r in read_jsonl(path.with_suffix(".jsonl"))}
+            prefs[(lang, model, seed)] = _read_preferences(path.with_suffix(".jsonl"))
     return records, prefs
+
+
+def _read_preferences(path: Path) -> dict[str, float]:
+    """id -> preference (NaN where the judge gave none) of one ``eval_alpaca`` JSONL file:
+    every row has a string ``id`` (once) and a ``preference`` that is null, 0 (a legacy
+    draw) or a finite number in [1, 2]; an empty file is an error."""
+    from xlrm.io import read_jsonl
+
+    out: dict[str, float] = {}
+    for i, r in enumerate(read_jsonl(path, nonempty=True), start=1):
+        for key in ("id", "preference"):
+            if key not in r:
+                raise DataError("missing", path=str(path), row=i, field=key)
+        pid, p = r["id"], r["preference"]
+        if not isinstance(pid, str) or not pid:
+            raise DataError(f"must be a non-empty string, got {pid!r}", path=str(path), row=i,
+                            field="id")
+        if pid in out:
+            raise DataError(f"duplicate id {pid!r}", path=str(path), row=i, field="id")
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float))
+                              or not (p == 0 or 1 <= p <= 2)):
+            raise DataError(f"must be null or a number in [1, 2], got {p!r}", path=str(path),
+                            row=i, field="preference")
+        out[pid] = float("nan") if p is None else p
+    return out
 
 
 def alignment_headline(prefs: dict[tuple[str, str, int], dict[str, float]], cfg: AlignmentConfig

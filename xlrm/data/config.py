@@ -17,6 +17,14 @@ def _check_count(value: int | None, key: str, *, minimum: int) -> None:
         raise ValueError(f"{key} must be {what} or null, got {value!r}")
 
 
+def _check_language(code: str, key: str) -> None:
+    """``code`` is a known ISO 639-1 code (:data:`xlrm.languages.LANGUAGES`)."""
+    from xlrm.languages import LANGUAGES
+
+    if code not in LANGUAGES:
+        raise ValueError(f"{key}: unknown language code {code!r}; known: {sorted(LANGUAGES)}")
+
+
 @dataclass
 class SeedSource:
     """Settings of the project's own generated multilingual set (``source: seed``; its
@@ -25,6 +33,11 @@ class SeedSource:
     seed: int = 0
     items_per_subset: int = 50
     languages: list[str] = field(default_factory=lambda: ["en", "es", "it", "ko", "zh"])
+
+    def __post_init__(self) -> None:
+        _check_count(self.items_per_subset, "items_per_subset", minimum=1)
+        for code in self.languages:
+            _check_language(code, "languages")
 
 
 @dataclass
@@ -47,6 +60,7 @@ class PrepareConfig:
         if not 0.0 <= self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         _check_count(self.max_pairs, "max_pairs", minimum=0)
+        _check_language(self.language, "language")
 
 
 @dataclass

@@ -35,9 +35,12 @@ def _row_messages(row: dict, path: str, i: int) -> list[dict]:
     value = row.get("messages", row.get("instruction", row.get("prompt")))
     if isinstance(value, str) and value.strip():
         return [{"role": "user", "content": value}]
-    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
+    if isinstance(value, list) and value and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str) for m in value):
         return [{"role": m["role"], "content": m["content"]} for m in value]
-    raise DataError("needs a non-empty 'instruction', 'prompt' or 'messages'", path=path, row=i,
+    raise DataError("needs a non-empty 'instruction', 'prompt' or 'messages' (a list of "
+                    "{role, content} strings)", path=path, row=i,
                     field="instruction")
 
 
@@ -60,6 +63,7 @@ def _load_external(src: InstructionSource, language: str, with_reference: bool) 
         raw = list(load_hub_dataset(src.source, config, split))
         where = f"{src.source}:{config}:{split}"
     out = []
+    seen: dict[str, int] = {}
     for i, row in enumerate(raw, start=1):
         row_num = numbers[i - 1] if numbers else i  # line numbers of a JSON-lines file
         if not isinstance(row, dict):
@@ -69,6 +73,10 @@ def _load_external(src: InstructionSource, language: str, with_reference: bool) 
             continue
         item = {"id": str(row.get("id", f"{path.stem or 'hub'}-{i:06d}")), "language": language,
                 "messages": _row_messages(row, where, row_num)}
+        if item["id"] in seen:
+            raise DataError(f"duplicate id {item['id']!r} in language {language!r}, first seen "
+                            f"at row {seen[item['id']]}", path=where, row=row_num, field="id")
+        seen[item["id"]] = row_num
         if with_reference:
             ref = row.get("reference", row.get("output"))
             if not isinstance(ref, str) or not ref.strip():
@@ -88,7 +96,7 @@ def load_instructions(src: InstructionSource, language: str, *, split: str,
     if src.source == "seed":
         name = "train.jsonl" if split == "train" else "test.jsonl"
         path = prepared_dir / name
-        rows = [r for r in validate_file_rows(read_jsonl(path), str(path))
+        rows = [r for r in validate_file_rows(read_jsonl(path, nonempty=True), str(path))
                 if r["language"] == language]
         if not rows:
             raise ConfigError(f"instructions: {path} has no rows in {language!r}")
@@ -118,8 +126,30 @@ def read_prompts(path: str | Path) -> dict[str, list[dict]]:
     if not path.is_file():
         raise DataError("instructions file not found", path=str(path))
     prompts: dict[str, list[dict]] = {}
-    for i, row in enumerate(read_jsonl(path), start=1):
+    for i, row in enumerate(read_jsonl(path, nonempty=True), start=1):
         if "id" not in row or "messages" not in row:
             raise DataError("an instruction needs 'id' and 'messages'", path=str(path), row=i)
+        if not isinstance(row["id"], str) or not row["id"]:
+            raise DataError(f"must be a non-empty string, got {row['id']!r}", path=str(path),
+                            row=i, field="id")
+        if row["id"] in prompts:
+            raise DataError(f"duplicate instruction id {row['id']!r}", path=str(path), row=i,
+                            field="id")
+        if not isinstance(row["messages"], list) or not row["messages"]:
+            raise DataError("must be a non-empty list of {role, content} messages",
+                            path=str(path), row=i, field="messages")
         prompts[row["id"]] = row["messages"]
     return prompts
+
+
+def read_eval_instructions(path: str | Path) -> list[dict]:
+    """The rows of an evaluation instructions file (``<lang>.eval.jsonl``), checked: what
+    :func:`read_prompts` checks plus a non-empty string ``reference`` in every row."""
+    read_prompts(path)
+    rows = read_jsonl(path, nonempty=True)
+    for i, row in enumerate(rows, start=1):
+        ref = row.get("reference")
+        if not isinstance(ref, str) or not ref.strip():
+            raise DataError("evaluation instructions need a non-empty reference answer",
+                            path=str(path), row=i, field="reference")
+    return rows

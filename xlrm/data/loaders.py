@@ -180,9 +180,11 @@ def _iter_load(sources: Iterable[Source], stats: _Stats, *, fmt: str, language: 
         parser = PARSERS.get(src_fmt)
         prefix = id_prefix or src.stem
         subset = DEFAULT_SUBSET.get(src_fmt, lambda s: s)(src.stem)
+        n_raw = 0
         for row_num, raw in src.numbered():
             if max_pairs is not None and stats.rows_kept >= max_pairs:
                 break
+            n_raw += 1
             stats.rows_read += 1
             if set_language is not None and isinstance(raw, dict):
                 raw = {**raw, "language": set_language}
@@ -219,6 +221,14 @@ def _iter_load(sources: Iterable[Source], stats: _Stats, *, fmt: str, language: 
                 continue
             stats.rows_kept += 1
             yield row_num, row
+        if n_raw == 0 and not (max_pairs is not None and stats.rows_kept >= max_pairs):
+            raise DataError("no rows: the file is empty (or holds only blank lines or an "
+                            "empty list)", path=src.where)
+    if stats.rows_kept == 0 and max_pairs != 0:
+        read = stats.as_dict()
+        raise DataError(f"no usable row: {read['rows_read']} read, every one skipped "
+                        f"(by reason: {read['skipped_by_reason']})",
+                        path=", ".join(stats.formats) or None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,7 +264,8 @@ def load_preferences(source: str | os.PathLike | Sequence[str | os.PathLike], *,
         under that prefix (skipped ones too), so ids do not shift when a bad row is skipped.
 
     Raises:
-        DataError: a bad row (in error mode), an unreadable file, an undetectable format.
+        DataError: a bad row (in error mode), an unreadable file, an undetectable format,
+            a file without a single row, or no usable row at all (every row skipped).
         MissingResourceError: a hub data set that is neither reachable nor cached.
         ConfigError: an unknown ``format`` / ``on_bad_row`` or a bad ``max_pairs``.
     """

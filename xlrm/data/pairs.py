@@ -16,7 +16,7 @@ def read_pairs(path: Path) -> list[dict]:
     """The validated rows of a pairs JSONL file (normalised schema)."""
     if not path.exists():
         raise DataError("training file not found", path=str(path))
-    return validate_file_rows(read_jsonl(path), str(path))
+    return validate_file_rows(read_jsonl(path, nonempty=True), str(path))
 
 
 def read_pairs_of(path: Path, languages: list[str]) -> dict[str, list[dict]]:

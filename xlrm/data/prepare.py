@@ -86,7 +86,8 @@ def eval_sets_for(cfg: EvalDataConfig, languages: list[str], prepared_test: Path
     if cfg.source != "prepared":
         yield from iter_eval_sets(cfg.source, languages, max_per_language=cfg.max_per_language)
         return
-    rows = validate_file_rows(read_jsonl(prepared_test), str(prepared_test))
+    rows = validate_file_rows(read_jsonl(prepared_test, nonempty=True),
+                              str(prepared_test))
     for lang in languages:
         part = [r for r in rows if r["language"] == lang]
         if not part:

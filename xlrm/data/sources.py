@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from xlrm.errors import DataError, MissingResourceError
-from xlrm.io import parse_jsonl
+from xlrm.io import loads, parse_jsonl
 
 DATA_SUFFIXES = (".jsonl.gz", ".json.gz", ".jsonl", ".json", ".parquet")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -87,8 +87,8 @@ def _is_data_file(path: Path, root: Path) -> bool:
 
 def _open_text(path: Path):
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")  # a byte-order mark, if any, is dropped
 
 
 def read_rows(path: Path) -> tuple[list[Any], list[int] | None]:
@@ -110,10 +110,12 @@ def read_rows(path: Path) -> tuple[list[Any], list[int] | None]:
             return rows, numbers
         with _open_text(path) as f:
             try:
-                data = json.load(f)
+                data = loads(f.read())
             except json.JSONDecodeError as e:
                 raise DataError(f"invalid JSON at line {e.lineno} ({e.msg})",
                                 path=str(path)) from None
+            except ValueError as e:  # NaN / Infinity
+                raise DataError(str(e), path=str(path)) from None
     except (OSError, UnicodeDecodeError, EOFError) as e:
         raise DataError(f"cannot read: {e}", path=str(path)) from None
     except DataError:

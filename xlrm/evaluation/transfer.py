@@ -49,7 +49,7 @@ def read_scores(scores_dir: str | Path, rms: list[str] | None = None,
                             "(dvc repro eval_rm)", path=str(f))
     frames = []
     for f in files:
-        frame = pd.read_json(f, lines=True, dtype={"id": str})
+        frame = _read_scores_file(f)
         if languages is not None:
             have = set(frame["language"]) if len(frame) else set()
             missing = [lang for lang in languages if lang not in have]
@@ -59,6 +59,34 @@ def read_scores(scores_dir: str | Path, rms: list[str] | None = None,
             frame = frame[frame["language"].isin(languages)]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _read_scores_file(path: Path) -> pd.DataFrame:
+    """One scores JSONL file, checked row by row before pandas reads it: the columns
+    :data:`~xlrm.evaluation.accuracy.REQUIRED_COLUMNS`, finite numeric scores, each
+    (rm, id, language, head) once; an empty file is an error."""
+    import io
+
+    from xlrm.evaluation.accuracy import REQUIRED_COLUMNS
+    from xlrm.io import read_jsonl
+
+    seen: dict[tuple, int] = {}
+    for i, row in enumerate(read_jsonl(path, nonempty=True), start=1):
+        for key in REQUIRED_COLUMNS:
+            if row.get(key) is None:
+                raise DataError("missing", path=str(path), row=i, field=key)
+        for key in ("chosen_score", "rejected_score"):
+            value = row[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise DataError(f"must be a number, got {value!r}", path=str(path), row=i,
+                                field=key)
+        key = (row["rm"], str(row["id"]), row["language"], row.get("head"))
+        if key in seen:
+            raise DataError(f"duplicate (rm, id, language, head) {key}, first seen at row "
+                            f"{seen[key]}", path=str(path), row=i, field="id")
+        seen[key] = i
+    text = path.read_text(encoding="utf-8-sig")
+    return pd.read_json(io.StringIO(text), lines=True, dtype={"id": str})
 
 
 def ci_csv_path(matrix_csv: str | Path) -> Path:

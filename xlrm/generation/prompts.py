@@ -16,24 +16,35 @@ END_OF_TURN_MARKERS = ("<|end|>", "<end_of_turn>", "<|im_end|>", "<|eot_id|>", "
 FinishReason = Literal["stop", "length"]
 
 
-def validate_prompts(prompts: Sequence[dict]) -> list[dict]:
-    """Check ``{"id", "messages"}`` prompts; ids must be unique non-empty strings."""
+def validate_prompts(prompts: Sequence[dict], path: str | None = None) -> list[dict]:
+    """Check ``{"id", "messages"}`` prompts; ids must be unique non-empty strings. ``path``
+    (the file they came from, if any) is named in the error."""
     seen: set[str] = set()
     for i, p in enumerate(prompts, start=1):
         if not isinstance(p, dict) or "id" not in p or "messages" not in p:
-            raise DataError("a prompt must be an object with 'id' and 'messages'", row=i)
+            raise DataError("a prompt must be an object with 'id' and 'messages'", path=path,
+                            row=i)
         pid, msgs = p["id"], p["messages"]
         if not isinstance(pid, str) or not pid:
-            raise DataError("must be a non-empty string", row=i, field="id")
+            raise DataError("must be a non-empty string", path=path, row=i, field="id")
         if pid in seen:
-            raise DataError(f"duplicate prompt id {pid!r}", row=i, field="id")
+            raise DataError(f"duplicate prompt id {pid!r}", path=path, row=i, field="id")
         seen.add(pid)
         if (not isinstance(msgs, list) or not msgs
                 or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
                            and isinstance(m.get("content"), str) for m in msgs)):
-            raise DataError("must be a non-empty list of {role, content} messages", row=i,
-                            field="messages")
+            raise DataError("must be a non-empty list of {role, content} messages", path=path,
+                            row=i, field="messages")
     return list(prompts)
+
+
+def read_prompt_file(path: str) -> list[dict]:
+    """The ``{"id", "messages"}`` prompts of an instructions JSONL file, checked (rows are
+    counted from 1 over the file's non-blank lines); an empty file is an error."""
+    from xlrm.io import read_jsonl
+
+    rows = validate_prompts(read_jsonl(path, nonempty=True), str(path))
+    return [{"id": r["id"], "messages": r["messages"]} for r in rows]
 
 
 def render_prompt_ids(tokenizer: Any, messages: list[dict]) -> list[int]:

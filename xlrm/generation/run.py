@@ -14,6 +14,7 @@ from xlrm.generation.prompts import Completion, validate_prompts
 from xlrm.generation.resume import (
     Appender, Todo, finish, run_fingerprint, side_paths, start_or_resume,
 )
+from xlrm.modeling import check_model_folder
 
 
 def _backend(name: str):
@@ -41,6 +42,7 @@ def generate_to_file(model_dir: str | os.PathLike, prompts: Sequence[dict],
     t0 = time.time()
     model_dir, out_path = Path(model_dir), Path(out_path)
     prompts = validate_prompts(prompts)
+    check_model_folder(model_dir, "policy model")
     greedy = greedy or cfg.temperature == 0.0
     n = 1 if greedy else cfg.num_samples
     expected_order = [(p["id"], s) for p in prompts for s in range(n)]

@@ -97,6 +97,8 @@ class JudgeConfig:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 <= self.top_logprobs <= 20:
             raise ValueError("top_logprobs must be between 0 and 20")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
             raise ValueError("max_retries and backoff_s must be >= 0, timeout_s > 0")
         if self.max_input_tokens is not None and self.max_input_tokens < 1:

@@ -100,6 +100,8 @@ class OpenAITranslateConfig:
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.max_tokens < 1:
             raise ValueError("concurrency and max_tokens must be at least 1")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
             raise ValueError("max_retries and backoff_s must be >= 0, timeout_s > 0")
 
