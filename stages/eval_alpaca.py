@@ -18,11 +18,17 @@ def main(ctx: StageContext) -> str:
     from xlrm.io import read_jsonl
 
     args = ctx.args
-    rows, metrics = answer_and_judge(args.model, args.policy, read_jsonl(args.instructions),
-                                     args.lang, ctx["eval_alpaca"], args.name)
-    ctx.write_jsonl(args.answers, rows)
-    ctx.write_json(args.metrics, {"run": args.name, "language": args.lang, **metrics},
-                   metrics="alpaca")
+    instructions = read_jsonl(args.instructions)
+    # Killed runs resume: the answers, the verdicts and each API reply are journaled beside
+    # args.answers.
+    with ctx.journal(args.answers, inputs=instructions, models=[args.model, args.policy, ctx["eval_alpaca"].judge.model]
+                     ) as journal:
+        rows, metrics = answer_and_judge(args.model, args.policy, instructions, args.lang,
+                                         ctx["eval_alpaca"], args.name)
+        ctx.write_jsonl(args.answers, rows)
+        ctx.write_json(args.metrics, {"run": args.name, "language": args.lang, **metrics},
+                       metrics="alpaca")
+    ctx.log_metrics({"resumed": journal.hits}, "alpaca")
     return (f"AlpacaEval {args.name}: win rate {metrics['win_rate']:.1f} ± "
             f"{metrics['standard_error']:.1f}, LC-minimal {metrics['length_controlled_minimal']:.1f}, "
             f"language fidelity {metrics['language_fidelity']:.0%} -> {args.metrics}")
