@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from xlrm.errors import ConfigError
+from xlrm.journal import unit
 from xlrm.judges.base import JudgeError
 from xlrm.judges.config import LABELS
 from xlrm.judges.hf import HFJudge
