@@ -127,7 +127,8 @@ def test_translate_hf_killed_and_rerun(tiny_m2m, seed_rows, tmp_path):  # noqa: 
     full_stats = json.loads(Path(f"{ref}.metrics.json").read_text())
     assert out.read_bytes() == ref.read_bytes()
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
-    assert len(ids) == len(set(ids)) == 4
+    # random weights: some rows come back empty and are dropped, the same in both runs
+    assert len(ids) == len(set(ids)) == full_stats["rows_out"] == resumed_stats["rows_out"] >= 1
     # the segments journaled before the kill were not sent to the model again
     assert resumed_stats["segments_translated"] == full_stats["segments_translated"] - written
     assert full_stats["segments_translated"] > written
