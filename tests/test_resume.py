@@ -341,3 +341,61 @@ def test_journals_are_no_dvc_output():
         for o in st.outs:
             for side in side_paths(Path(str(o.fs_path))):
                 assert not any(side == p or p in side.parents for p in outs), (st.name, side)
+
+
+# ---------------------------------------------------------------------------- the journal
+
+
+def test_journal_reads_back_units_cuts_a_torn_line_and_starts_over_on_a_new_fingerprint(
+        tmp_path, caplog):
+    from xlrm.journal import Journal, unit
+
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(RuntimeError):
+        with Journal(out, "fp-1").activate() as j:
+            assert unit(("a", 1), lambda: {"x": 1.5}) == {"x": 1.5}
+            j.add(("b", "é"), [1, None])
+            raise RuntimeError("killed")
+    journal, meta = side_paths(out)
+    assert journal.exists() and meta.exists()  # kept for the rerun
+    with open(journal, "a", encoding="utf-8") as f:
+        f.write('{"k": ["c"], "v": 3')  # a torn write
+    calls = []
+    with Journal(out, "fp-1").activate() as j:
+        assert unit(("a", 1), lambda: calls.append(1)) == {"x": 1.5}
+        assert j.get(("b", "é")) == [1, None] and ("c",) not in j and j.hits == 2
+        out.write_text("done\n")
+    assert not calls and not journal.exists() and not meta.exists()
+
+    old = Journal(out, "fp-1")
+    old.add(("a", 1), "old")  # left behind by a killed run ...
+    old.close()
+    with caplog.at_level("WARNING"):
+        j = Journal(out, "fp-2")  # ... with other settings: not reused
+    assert "starting over" in caplog.text and ("a", 1) not in j and j.done == {}
+    j.discard()
+
+
+def test_chat_client_journals_replies_and_a_rerun_sends_none_again(tmp_path, fake_openai):
+    from xlrm.journal import Journal
+    from xlrm.openai_client import ChatClient
+
+    srv = fake_openai(lambda body: chat_reply(user_message(body).upper()))
+    client = ChatClient(srv.url, api_key_env="XLRM_TEST_NO_KEY", timeout_s=10, max_retries=1,
+                        backoff_s=0.01, concurrency=3)
+
+    def ask(text, key):
+        return client.first_choice({"model": "m", "messages": [
+            {"role": "user", "content": text}]}, key)["message"]["content"]
+
+    out = tmp_path / "o.jsonl"
+    j = Journal(out, "fp")
+    with pytest.raises(KeyboardInterrupt), j.activate():
+        assert client.map(ask, ["a", "b"]) == ["A", "B"]
+        raise KeyboardInterrupt  # the run dies here
+    assert srv.count == 2
+    with Journal(out, "fp").activate() as j:
+        assert client.map(ask, ["a", "b", "c"]) == ["A", "B", "C"]
+        assert j.hits == 2
+    assert srv.count == 3  # only "c" was asked
+    assert not any(p.exists() for p in side_paths(out))
