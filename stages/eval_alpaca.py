@@ -21,10 +21,11 @@ def main(ctx: StageContext) -> str:
     instructions = read_jsonl(args.instructions)
     # Killed runs resume: the answers, the verdicts and each API reply are journaled beside
     # args.answers.
-    with ctx.journal(args.answers, inputs=instructions, models=[args.model, args.policy, ctx["eval_alpaca"].judge.model]
-                     ) as journal:
-        rows, metrics = answer_and_judge(args.model, args.policy, instructions, args.lang,
-                                         ctx["eval_alpaca"], args.name)
+    cfg = ctx["eval_alpaca"]
+    with ctx.journal(args.answers, inputs=instructions,
+                     models=[args.model, args.policy, cfg.judge.model]) as journal:
+        rows, metrics = answer_and_judge(args.model, args.policy, instructions, args.lang, cfg,
+                                         args.name)
         ctx.write_jsonl(args.answers, rows)
         ctx.write_json(args.metrics, {"run": args.name, "language": args.lang, **metrics},
                        metrics="alpaca")

@@ -194,7 +194,8 @@ def test_eval_rm_killed_and_rerun_scores_only_the_missing_languages(tiny_base, s
     run_ok(cmd(ref), tmp_path)
     assert out.read_bytes() == ref.read_bytes()
     assert Path(f"{out}.metrics.json").read_bytes() == Path(f"{ref}.metrics.json").read_bytes()
-    keys = [(r["id"], r["language"], r["head"]) for r in map(json.loads, out.read_text().splitlines())]
+    keys = [(r["id"], r["language"], r["head"])
+            for r in map(json.loads, out.read_text().splitlines())]
     assert len(keys) == len(set(keys)) == 3 * 4 * 2
 
 
