@@ -19,11 +19,17 @@ def main(ctx: StageContext) -> str:
 
     args = ctx.args
     instructions = read_eval_instructions(args.instructions)
-    rows, metrics = answer_and_judge(args.model, args.policy, instructions,
-                                     args.lang, ctx["eval_alpaca"], args.name)
-    ctx.write_jsonl(args.answers, rows)
-    ctx.write_json(args.metrics, {"run": args.name, "language": args.lang, **metrics},
-                   metrics="alpaca")
+    # Killed runs resume: the answers, the verdicts and each API reply are journaled beside
+    # args.answers.
+    cfg = ctx["eval_alpaca"]
+    with ctx.journal(args.answers, inputs=instructions,
+                     models=[args.model, args.policy, cfg.judge.model]) as journal:
+        rows, metrics = answer_and_judge(args.model, args.policy, instructions, args.lang, cfg,
+                                         args.name)
+        ctx.write_jsonl(args.answers, rows)
+        ctx.write_json(args.metrics, {"run": args.name, "language": args.lang, **metrics},
+                       metrics="alpaca")
+    ctx.log_metrics({"resumed": journal.hits}, "alpaca")
     return (f"AlpacaEval {args.name}: win rate {metrics['win_rate']:.1f} ± "
             f"{metrics['standard_error']:.1f}, LC-minimal {metrics['length_controlled_minimal']:.1f}, "
             f"language fidelity {metrics['language_fidelity']:.0%} -> {args.metrics}")

@@ -22,8 +22,14 @@ def main(ctx: StageContext) -> str:
 
     args = ctx.args
     eval_sets = load_eval_set(args.eval_dir, ctx["eval_languages"])
-    metrics = run_offshelf(ctx["eval_offshelf"], eval_sets, scores_dir=args.scores_dir,
-                           matrix_csv=args.matrix, metrics_json=args.metrics)
+    # Killed runs resume: each model x language (and each API reply) is journaled beside
+    # args.scores_dir.
+    cfg = ctx["eval_offshelf"]
+    with ctx.journal(args.scores_dir, inputs=eval_sets,
+                     models=[s.model for s in [*cfg.classifiers, *cfg.judges]]) as journal:
+        metrics = run_offshelf(cfg, eval_sets, scores_dir=args.scores_dir,
+                               matrix_csv=args.matrix, metrics_json=args.metrics)
+    ctx.log_metrics({"resumed": journal.hits}, "offshelf")
     ctx.log_metrics({name: {k: v for k, v in m.items() if k in ("accuracy", "mean_accuracy")}
                      for name, m in metrics["models"].items()}, "offshelf")
     ctx.artifact(args.matrix, args.metrics)

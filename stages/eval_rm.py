@@ -24,12 +24,16 @@ def main(ctx: StageContext) -> str:
 
     args = ctx.args
     eval_sets = load_eval_set(args.eval_dir, ctx["eval_languages"])
-    scores, stats = evaluate_model(args.model, args.base, eval_sets, args.rm, ctx["eval_rm"])
-    report = accuracy_report(pd.DataFrame(scores))[args.rm]
-    langs = {lang: round(rec["score"], 6) for lang, rec in report.items()}
-    metrics = {"accuracy": langs, "mean_accuracy": round(sum(langs.values()) / len(langs), 6)}
-    ctx.write_jsonl(args.scores, scores)
-    ctx.write_json(args.metrics, metrics)
+    # Killed runs resume: each scored language is journaled beside args.scores.
+    with ctx.journal(args.scores, inputs=eval_sets, models=[args.model, args.base]):
+        scores, stats = evaluate_model(args.model, args.base, eval_sets, args.rm,
+                                       ctx["eval_rm"])
+        report = accuracy_report(pd.DataFrame(scores))[args.rm]
+        langs = {lang: round(rec["score"], 6) for lang, rec in report.items()}
+        metrics = {"accuracy": langs,
+                   "mean_accuracy": round(sum(langs.values()) / len(langs), 6)}
+        ctx.write_jsonl(args.scores, scores)
+        ctx.write_json(args.metrics, metrics)
     ctx.log_metrics({**metrics, "scoring": stats}, "eval")
     summary = ", ".join(f"{lang} {v:.3f}" for lang, v in langs.items())
     return f"RM {args.rm}: {summary} -> {args.metrics}"

@@ -30,12 +30,16 @@ def main(ctx: StageContext) -> str:
         raise DataError(f"no rows in the source language {cfg.source_language!r}",
                         path=args.prepared)
     # Secrets never reach MLflow: the config names the env var holding the key, not the key.
-    rows, stats = translate_rows(source, args.lang, cfg, all_rows=by_lang[args.lang])
-    if not rows:
-        raise DataError(f"translation to {args.lang!r} left no rows ({stats})",
-                        path=args.prepared)
-    ctx.write_jsonl(args.out, rows)
-    ctx.write_json(args.metrics, {"language": args.lang, **stats}, metrics="translate")
+    # Killed runs resume: translated segments / API replies are journaled beside args.out.
+    model = (cfg.hf.models.get(args.lang) or cfg.hf.model) if cfg.backend == "hf" else None
+    with ctx.journal(args.out, inputs=source, models=[model]) as journal:
+        rows, stats = translate_rows(source, args.lang, cfg, all_rows=by_lang[args.lang])
+        ctx.log_metrics({"resumed": journal.hits}, "translate")
+        if not rows:
+            raise DataError(f"translation to {args.lang!r} left no rows ({stats})",
+                            path=args.prepared)
+        ctx.write_jsonl(args.out, rows)
+        ctx.write_json(args.metrics, {"language": args.lang, **stats}, metrics="translate")
     return (f"translate {cfg.source_language}->{args.lang} ({cfg.backend}): "
             f"{stats['rows_out']} of {stats['rows_in']} rows kept -> {args.out}")
 

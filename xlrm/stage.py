@@ -100,6 +100,23 @@ class StageContext:
 
         return write_jsonl(path, rows) if self.is_main else 0
 
+    # ---- resuming after a kill (xlrm.journal)
+    @contextlib.contextmanager
+    def journal(self, out: str | os.PathLike, *, inputs: Any = None,
+                models: Sequence[str | os.PathLike | None] = ()) -> Iterator[Any]:
+        """The current :class:`xlrm.journal.Journal` of ``out`` for the block: its
+        fingerprint covers the stage, its arguments, its params, ``inputs`` (what the stage
+        read) and the ``models`` folders' files. The block writes the final output; on
+        success the journal is removed, on an error (or a kill) it stays for the rerun."""
+        from xlrm.journal import Journal, digest, fingerprint
+        from xlrm.sections import dump
+
+        fp = fingerprint({"stage": self.stage.name, "args": vars(self.args),
+                          "params": {k: dump(v) for k, v in self.params.items()},
+                          "inputs": digest(inputs)}, models)
+        with Journal(out, fp).activate() as j:
+            yield j
+
     # ---- tracking (no-ops on other ranks)
     def log_metrics(self, metrics: dict[str, Any], prefix: str = "") -> None:
         from xlrm.tracking import log_metrics

@@ -8,7 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from xlrm.alignment.config import EvalAlpacaConfig
+from xlrm.journal import unit
 
 
 def answer_and_judge(model_dir: str | Path, base_dir: str | Path | None, instructions: list[dict],
@@ -22,14 +25,24 @@ def answer_and_judge(model_dir: str | Path, base_dir: str | Path | None, instruc
     from xlrm.modeling import load_causal, load_tokenizer
     from xlrm.winrate import language_fidelity, summarize
 
-    model = load_causal(model_dir, base_dir, cfg.dtype, device=cfg.device)
-    tok = load_tokenizer(model_dir, fallback=base_dir)
-    answers = generate_greedy_texts(model, tok, [r["messages"] for r in instructions],
-                                    max_new_tokens=cfg.max_new_tokens, token_budget=cfg.token_budget)
-    del model
+    def answer() -> list[str]:
+        model = load_causal(model_dir, base_dir, cfg.dtype, device=cfg.device)
+        tok = load_tokenizer(model_dir, fallback=base_dir)
+        return generate_greedy_texts(model, tok, [r["messages"] for r in instructions],
+                                     max_new_tokens=cfg.max_new_tokens,
+                                     token_budget=cfg.token_budget)
+
+    def verdicts() -> dict[str, Any]:
+        prefs, stats = make_judge(cfg.judge).judge(texts, answers, refs, language=language)
+        return {"prefs": [float(p) for p in prefs], "stats": stats}
+
+    # Journal units (xlrm.journal): the answers, then the verdicts; an API judge's replies
+    # are also journaled one by one (ChatClient), so a killed run pays no request twice.
+    answers = unit(("answers",), answer)
     texts = [r["messages"][-1]["content"] for r in instructions]
     refs = [r["reference"] for r in instructions]
-    prefs, judge_stats = make_judge(cfg.judge).judge(texts, answers, refs, language=language)
+    judged = unit(("verdicts",), verdicts)
+    prefs, judge_stats = np.asarray(judged["prefs"], dtype=float), judged["stats"]
     metrics = summarize(prefs, answers, refs)
     metrics["language_fidelity"] = language_fidelity(
         answers, language, LanguageChecker([language], cfg.langid_min_chars))

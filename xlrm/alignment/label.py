@@ -14,6 +14,7 @@ import numpy as np
 
 from xlrm.alignment.config import LabelConfig
 from xlrm.errors import DataError
+from xlrm.journal import unit
 
 # The two labellers of the study, resolved per target language.
 LABELLERS = ("english", "native")
@@ -133,8 +134,9 @@ def label(samples: list[dict], prompts: dict[str, list[dict]], rms: dict[str, An
     stats: dict[str, Any] = {"prompts": len(groups), "samples": len(order)}
     picks_by: dict[str, dict[str, int]] = {}
     for name, model in rms.items():
-        flat, _ = score_conversations(model, tokenizer, convs, max_length=cfg.max_length,
-                                      token_budget=cfg.token_budget)
+        # One journal unit per labelling RM (xlrm.journal): a killed run resumes at the next.
+        flat = unit(("scores", name), lambda: [float(v) for v in score_conversations(
+            model, tokenizer, convs, max_length=cfg.max_length, token_budget=cfg.token_budget)[0]])
         per_prompt: dict[str, list[float]] = defaultdict(list)
         for (pid, _), v in zip(order, flat):
             per_prompt[pid].append(float(v))

@@ -1,4 +1,5 @@
-"""Resumable sample files: fingerprints, the partial file and its appender, the final check.
+"""Resumable sample files: the fingerprint, the row check and the final check, over
+:mod:`xlrm.journal` (whose protocol this is, with bare sample rows as its lines).
 
 Resume protocol
 ---------------
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xlrm.errors import XlrmError
-from xlrm.io import write_json, write_jsonl
+from xlrm.io import write_jsonl
+from xlrm.journal import model_files, side_paths
 
 if TYPE_CHECKING:
     from xlrm.generation.config import GenerateConfig
@@ -53,19 +55,6 @@ def pause_for_tests() -> None:
         time.sleep(float(delay))
 
 
-def _model_fingerprint(model_dir: Path) -> list[list]:
-    """Names, sizes and modification times of the model folder's files (cheap, safe side:
-    a re-saved model starts the samples over)."""
-    if not model_dir.is_dir():
-        return [[str(model_dir)]]
-    out = []
-    for p in sorted(model_dir.rglob("*")):
-        if p.is_file():
-            st = p.stat()
-            out.append([p.relative_to(model_dir).as_posix(), st.st_size, st.st_mtime_ns])
-    return out
-
-
 def run_fingerprint(model_dir: Path, prompts: Sequence[dict], cfg: GenerateConfig, *,
                     language: str, greedy: bool) -> str:
     """Hash of everything that determines the samples.
@@ -81,7 +70,7 @@ def run_fingerprint(model_dir: Path, prompts: Sequence[dict], cfg: GenerateConfi
                                          sort_keys=True).encode())
         prompts_digest.update(b"\n")
     payload = {
-        "format": 1, "model": _model_fingerprint(Path(model_dir)),
+        "format": 1, "model": model_files(model_dir),
         "prompts": prompts_digest.hexdigest(),
         "language": language, "greedy": greedy, "backend": cfg.backend,
         "num_samples": 1 if greedy else cfg.num_samples, "temperature": cfg.temperature,
@@ -91,39 +80,8 @@ def run_fingerprint(model_dir: Path, prompts: Sequence[dict], cfg: GenerateConfi
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def side_paths(out_path: Path) -> tuple[Path, Path]:
-    """The partial file and its fingerprint file, beside ``out_path``."""
-    return Path(f"{out_path}.partial"), Path(f"{out_path}.partial.meta.json")
-
-
-def start_or_resume(out_path: Path, fingerprint: str, expected: set[tuple[str, int]]
-                    ) -> dict[tuple[str, int], dict]:
-    """The rows already done by an earlier run with the same ``fingerprint`` (none when
-    there is no partial file or it belongs to other settings, which is then discarded);
-    leaves the fingerprint file in place for this run."""
-    partial, meta = side_paths(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    done: dict[tuple[str, int], dict] = {}
-    old = None
-    if meta.exists():
-        try:
-            old = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            old = None
-    if old == fingerprint and partial.exists():
-        done = load_partial(partial, expected)
-        log.info("%s: resuming, %d of %d samples already done", out_path, len(done), len(expected))
-    elif partial.exists() or meta.exists():
-        log.warning("%s: the partial results were made with another model, prompts or "
-                    "sampling settings; starting over", out_path)
-        partial.unlink(missing_ok=True)
-        meta.unlink(missing_ok=True)
-    if old != fingerprint or not meta.exists():
-        write_json(meta, {"fingerprint": fingerprint, "output": out_path.name})
-    return done
-
-
-def _valid_row(row: Any, expected: set[tuple[str, int]]) -> tuple[str, int] | None:
+def valid_row(row: Any, expected: set[tuple[str, int]]) -> tuple[str, int] | None:
+    """A journaled row's ``(prompt_id, sample)``, or None for one to drop."""
     if not isinstance(row, dict) or set(row) != set(ROW_KEYS):
         return None
     key = (row["prompt_id"], row["sample"])
@@ -132,66 +90,6 @@ def _valid_row(row: Any, expected: set[tuple[str, int]]) -> tuple[str, int] | No
     if not isinstance(row["text"], str):
         return None
     return key
-
-
-def load_partial(partial: Path, expected: set[tuple[str, int]]) -> dict[tuple[str, int], dict]:
-    """Complete, valid rows of a partial file, keyed by ``(prompt_id, sample)``.
-
-    A torn last line (no final newline: the run died mid-write) is cut off the file. Lines
-    that are unreadable, unexpected or repeated are dropped and the file is rewritten
-    without them, so it again holds each key at most once.
-    """
-    data = partial.read_bytes()
-    cut = data.rfind(b"\n") + 1
-    if cut < len(data):
-        log.warning("%s: dropping a torn last line (%d bytes)", partial, len(data) - cut)
-        with open(partial, "r+b") as f:
-            f.truncate(cut)
-            f.flush()
-            os.fsync(f.fileno())
-        data = data[:cut]
-    done: dict[tuple[str, int], dict] = {}
-    dropped = 0
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            dropped += 1
-            continue
-        key = _valid_row(row, expected)
-        if key is None or key in done:
-            dropped += 1
-            continue
-        done[key] = row
-    if dropped:
-        log.warning("%s: dropping %d unreadable, unexpected or repeated line(s)", partial, dropped)
-        write_jsonl(partial, done.values())
-    return done
-
-
-class Appender:
-    """Appends complete JSON lines to the partial file; fsyncs every ``flush_every`` rows."""
-
-    def __init__(self, path: Path, flush_every: int):
-        self.f = open(path, "a", encoding="utf-8")
-        self.flush_every = flush_every
-        self.unsynced = 0
-
-    def write(self, rows: Sequence[dict]) -> None:
-        for row in rows:
-            self.f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.f.flush()
-        self.unsynced += len(rows)
-        if self.unsynced >= self.flush_every:
-            os.fsync(self.f.fileno())
-            self.unsynced = 0
-
-    def close(self) -> None:
-        self.f.flush()
-        os.fsync(self.f.fileno())
-        self.f.close()
 
 
 def finish(out_path: Path, expected: set[tuple[str, int]]) -> list[dict]:

@@ -11,9 +11,8 @@ from typing import Any
 
 from xlrm.generation.config import GenerateConfig
 from xlrm.generation.prompts import Completion, validate_prompts
-from xlrm.generation.resume import (
-    Appender, Todo, finish, run_fingerprint, side_paths, start_or_resume,
-)
+from xlrm.generation.resume import Todo, finish, run_fingerprint, valid_row
+from xlrm.journal import Journal
 from xlrm.modeling import check_model_folder
 
 
@@ -52,26 +51,26 @@ def generate_to_file(model_dir: str | os.PathLike, prompts: Sequence[dict],
 
         import_vllm()  # fail before touching any file
     fingerprint = run_fingerprint(model_dir, prompts, cfg, language=language, greedy=greedy)
-    done = start_or_resume(out_path, fingerprint, expected)
+    journal = Journal(out_path, fingerprint, key_of=lambda row: valid_row(row, expected),
+                      flush_every=cfg.flush_every)
+    done = journal.done
 
     index = {p["id"]: i for i, p in enumerate(prompts)}
     todo: Todo = [(index[pid], s) for pid, s in expected_order if (pid, s) not in done]
     resumed = len(done)
 
-    if todo:
-        appender = Appender(side_paths(out_path)[0], cfg.flush_every)
+    def sink(rows: list[tuple[int, int, Completion]]) -> None:
+        journal.add_many(((prompts[pi]["id"], s), {
+            "prompt_id": prompts[pi]["id"], "language": language, "sample": s,
+            "text": c.text, "num_tokens": c.num_tokens, "backend": cfg.backend,
+            "seed": cfg.seed, "finish_reason": c.finish_reason,
+        }) for pi, s, c in rows)
 
-        def sink(rows: list[tuple[int, int, Completion]]) -> None:
-            appender.write([{
-                "prompt_id": prompts[pi]["id"], "language": language, "sample": s,
-                "text": c.text, "num_tokens": c.num_tokens, "backend": cfg.backend,
-                "seed": cfg.seed, "finish_reason": c.finish_reason,
-            } for pi, s, c in rows])
-
-        try:
+    try:
+        if todo:
             _backend(cfg.backend)(model_dir, prompts, todo, cfg, greedy, sink)
-        finally:
-            appender.close()
+    finally:
+        journal.close()
 
     rows = finish(out_path, expected)
     lengths = [r["num_tokens"] for r in rows]

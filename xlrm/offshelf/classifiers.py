@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from xlrm.errors import ConfigError, MissingResourceError
+from xlrm.journal import unit
 from xlrm.offshelf.config import ClassifierSpec
 
 log = logging.getLogger(__name__)
@@ -142,18 +143,24 @@ def score_classifier(model: Any, tokenizer: Any, eval_sets: dict[str, list[dict]
     for lang, rows in eval_sets.items():
         if not rows:
             continue
-        t0 = time.perf_counter()
-        chosen, rejected, st = scorer(model, tokenizer, rows, max_length=spec.max_length,
-                                      token_budget=spec.token_budget)
-        dt = time.perf_counter() - t0
-        for k in ("pairs", "truncated_sequences", "tokens"):
-            stats[k] += st[k]
-        stats["seconds"] += dt
-        log.info("%s on %s: %d pairs in %.1f s", name, lang, len(rows), dt)
-        for row, c, r in zip(rows, chosen, rejected):
-            rows_out.append({"rm": name, "id": row["id"], "language": lang,
-                             "subset": row["subset"], "category": row.get("category"),
-                             "chosen_score": float(c), "rejected_score": float(r)})
+        def one_language(lang=lang, rows=rows) -> dict:
+            t0 = time.perf_counter()
+            chosen, rejected, st = scorer(model, tokenizer, rows, max_length=spec.max_length,
+                                          token_budget=spec.token_budget)
+            dt = time.perf_counter() - t0
+            log.info("%s on %s: %d pairs in %.1f s", name, lang, len(rows), dt)
+            return {"stats": {**{k: st[k] for k in ("pairs", "truncated_sequences", "tokens")},
+                              "seconds": dt},
+                    "rows": [{"rm": name, "id": row["id"], "language": lang,
+                              "subset": row["subset"], "category": row.get("category"),
+                              "chosen_score": float(c), "rejected_score": float(r)}
+                             for row, c, r in zip(rows, chosen, rejected)]}
+
+        # One journal unit per language (xlrm.journal): a killed run resumes at the next.
+        done = unit(("classifier", name, lang), one_language)
+        for k in ("pairs", "truncated_sequences", "tokens", "seconds"):
+            stats[k] += done["stats"][k]
+        rows_out.extend(done["rows"])
     stats["seconds"] = round(stats["seconds"], 3)
     return rows_out, stats
 

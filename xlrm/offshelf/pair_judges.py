@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from xlrm.errors import ConfigError
+from xlrm.journal import unit
 from xlrm.judges.base import JudgeError
 from xlrm.judges.config import LABELS
 from xlrm.judges.hf import HFJudge
@@ -196,7 +197,11 @@ def judge_eval_sets(judge: PairJudge, eval_sets: dict[str, list[dict]], name: st
     for lang, rows in eval_sets.items():
         if not rows:
             continue
-        out, counts = judge_pairs(judge, rows, lang, name)
+        # One journal unit per language (xlrm.journal); an API judge's replies are also
+        # journaled one by one (ChatClient), so a kill mid-language loses no paid request.
+        done = unit(("judge", name, lang),
+                    lambda: dict(zip(("rows", "counts"), judge_pairs(judge, rows, lang, name))))
+        out, counts = done["rows"], done["counts"]
         rows_out.extend(out)
         per[lang] = counts
         for k, v in counts.items():  # additive counters (not e.g. a mean label mass)

@@ -14,7 +14,7 @@ from xlrm import languages
 from xlrm.errors import ConfigError
 from xlrm.translation.backends import RowResult, register_backend
 from xlrm.translation.config import TranslateConfig
-from xlrm.translation.text import TextBackend
+from xlrm.translation.text import Sink, TextBackend
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,8 @@ class HFBackend(TextBackend):
                        chat_template=self.hf.chat_template)
         return out
 
-    def translate_texts(self, texts: list[str], source: str, target: str) -> list[str | None]:
+    def translate_texts(self, texts: list[str], source: str, target: str, *,
+                        sink: Sink | None = None) -> list[str | None]:
         model, tok = self.load(self.model_id(target))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out: list[str | None] = [None] * len(texts)
@@ -165,6 +166,8 @@ class HFBackend(TextBackend):
             for i, r in zip(idx, results):
                 out[i] = r
             self.batches += 1
+            if sink is not None:
+                sink(batch, results)
             if (b + 1) % 20 == 0 or b + 1 == n_batches:
                 log.info("translated %d/%d batches into %s", b + 1, n_batches, target)
         return out

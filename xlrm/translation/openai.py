@@ -11,7 +11,7 @@ from xlrm.errors import ConfigError
 from xlrm.openai_client import ChatClient, redact
 from xlrm.translation.backends import RowResult, TranslationError, register_backend
 from xlrm.translation.config import TranslateConfig
-from xlrm.translation.text import TextBackend
+from xlrm.translation.text import Sink, TextBackend
 
 
 @register_backend("openai")
@@ -19,6 +19,7 @@ class OpenAIBackend(TextBackend):
     """Translates whole texts through an OpenAI-compatible chat-completions endpoint."""
 
     by_line = False
+    journal_segments = False  # the ChatClient journals every reply
 
     def __init__(self, cfg: TranslateConfig):
         super().__init__(cfg)
@@ -42,7 +43,8 @@ class OpenAIBackend(TextBackend):
                                             tgt_name=languages.name(target),
                                             src=source, tgt=target)
 
-    def translate_texts(self, texts: list[str], source: str, target: str) -> list[str | None]:
+    def translate_texts(self, texts: list[str], source: str, target: str, *,
+                        sink: Sink | None = None) -> list[str | None]:
         system = self._system(source, target)
         return self.client.map(lambda text, key: self._one(text, system, key), texts,
                                progress=f"translated %d/%d texts into {target}", every=500)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from xlrm.journal import current
 
 from xlrm.translation.backends import Backend, RowResult, TranslationError
 from xlrm.translation.config import TranslateConfig
 from xlrm.translation.segments import joiner_for, split_segments
+
+Sink = Callable[[list[str], list["str | None"]], None]
 
 
 class TextBackend(Backend):
@@ -18,6 +22,9 @@ class TextBackend(Backend):
     """
 
     by_line: bool = True
+    # Journal each translated segment (a local model); an API backend's replies are
+    # journaled by its ChatClient instead.
+    journal_segments: bool = True
 
     def __init__(self, cfg: TranslateConfig):
         self.cfg = cfg
@@ -28,8 +35,10 @@ class TextBackend(Backend):
     def max_segment_chars(self) -> int:
         return 10**9
 
-    def translate_texts(self, texts: list[str], source: str, target: str) -> list[str | None]:
-        """Translate distinct segments; None for a segment that could not be translated."""
+    def translate_texts(self, texts: list[str], source: str, target: str, *,
+                        sink: Sink | None = None) -> list[str | None]:
+        """Translate distinct segments; None for a segment that could not be translated.
+        ``sink(segments, results)`` is told of each finished batch (the journal)."""
         raise NotImplementedError
 
     def translate_strings(self, texts: Sequence[str], source: str, target: str
@@ -45,8 +54,20 @@ class TextBackend(Backend):
                                    joiner=joiner) for t in unique}
         segments = list(dict.fromkeys(s for p in plans.values() for s, tr in p if tr))
         todo = [s for s in segments if (source, target, s) not in self.cache]
+        j = current() if self.journal_segments else None
+        if j is not None:  # segments translated before a kill (xlrm.journal)
+            for s in todo:
+                r = j.get(("segment", source, target, s))
+                if r is not None:
+                    self.cache[(source, target, s)] = r
+            todo = [s for s in todo if (source, target, s) not in self.cache]
         if todo:
-            results = self.translate_texts(todo, source, target)
+            def sink(done: list[str], results: list[str | None]) -> None:
+                if j is not None:
+                    j.add_many((("segment", source, target, s), r.strip())
+                               for s, r in zip(done, results) if r is not None)
+
+            results = self.translate_texts(todo, source, target, sink=sink)
             if len(results) != len(todo):
                 raise TranslationError(f"backend {self.name} returned {len(results)} "
                                        f"translations for {len(todo)} texts")
