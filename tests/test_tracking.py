@@ -174,3 +174,44 @@ def test_unreachable_tracking_server_fails_at_once_naming_the_uri(monkeypatch):
     assert "ran" not in outcome
     assert isinstance(outcome["error"], TrackingUnavailable)
     assert uri in str(outcome["error"]) and "MLFLOW_TRACKING_URI" in str(outcome["error"])
+
+
+@pytest.mark.slow
+def test_two_queued_experiments_at_once_record_every_stage_run(tmp_path):
+    """``dvc queue start -j 2`` of two tiny experiments: both start on a new mlflow.db at the
+    project root (DVC_ROOT), and every stage run of each is recorded there, FINISHED."""
+    import re
+    import sqlite3
+
+    from test_pipeline import copy_repo, ran_stages, sh
+
+    work = tmp_path / "work"
+    work.mkdir()
+    copy_repo(work)
+    sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", work)
+    exps = {"exp-a": "0.002", "exp-b": "0.003"}
+    for name, lr in exps.items():
+        sh(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"train_rm.learning_rate={lr}",
+            "train_rm@en"], work)
+    sh(["dvc", "queue", "start", "-j", "2"], work)
+    try:
+        deadline = time.time() + 3000
+        while time.time() < deadline:
+            status = sh(["dvc", "queue", "status"], work)
+            if not re.search(r"\b(Queued|Running)\b", status):
+                break
+            time.sleep(10)
+        else:
+            pytest.fail(f"queue still busy:\n{status}")
+    finally:
+        sh(["dvc", "queue", "stop", "--kill"], work, check=False)
+    for name in exps:
+        assert re.search(rf"{name}.*Success", status), status
+    con = sqlite3.connect(work / "mlflow.db")
+    for name in exps:
+        ran = ran_stages(sh(["dvc", "queue", "logs", name], work))
+        assert "train_rm@en" in ran and "base_model" in ran
+        runs = con.execute("""select r.name, r.status from runs r join tags t
+                              on t.run_uuid = r.run_uuid
+                              where t.key = 'dvc.exp_name' and t.value = ?""", (name,)).fetchall()
+        assert sorted(runs) == sorted((stage, "FINISHED") for stage in ran)
