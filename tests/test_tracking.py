@@ -196,6 +196,7 @@ def test_two_queued_experiments_at_once_record_every_stage_run(tmp_path):
     # the workers it starts keep its stdout open while they live: not captured
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "PYTEST_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["HF_HUB_OFFLINE"] = "1"
     subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=work, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     try:
