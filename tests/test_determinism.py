@@ -85,6 +85,11 @@ def test_tiny_pipeline_rerun_writes_the_same_bytes(tmp_path):
     params = yaml.safe_load((work / "params.yaml").read_text())
     for section in ("train_rm", "train_dpo"):
         params[section]["lora"] = {"r": 4, "lora_alpha": 8}
+    # the RM adapter's readers outside the RM stages need the base it was trained on
+    params["eval_alpaca"]["judge"]["rm_base_model"] = "models/base"
+    for spec in params["eval_offshelf"]["classifiers"]:
+        if spec["model"].startswith("models/rm/"):
+            spec["base"] = "models/base"
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", work)
     sh("PYTHONHASHSEED=1 dvc repro", work, timeout=1800)
