@@ -15,13 +15,15 @@ def main(ctx: StageContext) -> str:
     from pathlib import Path
 
     from xlrm.data.pairs import training_rows
-    from xlrm.reward.train import train_reward_model
+    from xlrm.reward.train import split_timings, train_reward_model
 
     args = ctx.args
     rows = training_rows(Path(args.train_dir), args.lang, ctx["languages"])
     with ctx.out_dir(args.out) as tmp:
         stats = train_reward_model(args.base, rows, tmp, ctx["train_rm"],
                                    scratch_dir=Path(args.scratch) / "train_rm" / args.lang)
+    stats, timings = split_timings(stats)  # wall times to MLflow only
+    ctx.log_metrics(timings, "rm")
     ctx.write_json(args.metrics, {"language": args.lang, **stats}, metrics="rm")
     return (f"RM {args.lang}: {stats['pairs_kept']} pairs ({stats['dropped_too_long']} dropped "
             f"for length), loss {stats.get('first_loss', float('nan')):.4f} -> "

@@ -11,6 +11,13 @@ Each run is tagged with the stage name (``xlrm.stage``), its foreach item
 experiment name (``dvc.exp_name``) when there is one, and ``xlrm.trust_remote_code``:
 ``off``, or the models the run loaded with their own code (a param turned it on for them;
 :func:`xlrm.modeling.remote_code`).
+
+Several stages at once (``dvc queue start -j 2``, ``dvc exp run --jobs``) share the sqlite
+store: its creation (MLflow's schema migrations) and the experiment's creation are
+serialised by a lock file beside the database (``mlflow.db.lock``), and calls that still
+meet "database is locked" are retried with backoff. A tracking server is probed
+(``<uri>/health``) before the run starts, so an unreachable one fails the stage at once
+with its URI named instead of MLflow retrying for minutes.
 """
 
 from __future__ import annotations
@@ -19,15 +26,23 @@ import contextlib
 import logging
 import os
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from xlrm.config import flatten
+from xlrm.errors import XlrmError
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = os.environ.get("MLFLOW_EXPERIMENT_NAME", "xlrm")
+PROBE_TIMEOUT_S = float(os.environ.get("XLRM_MLFLOW_PROBE_TIMEOUT_S", "5"))
+LOCKED_RETRIES = 8  # backoff 0.5 s doubling, at most 8 s a wait: about 40 s in all
+
+
+class TrackingUnavailable(XlrmError):
+    """The MLflow tracking server does not answer."""
 
 
 def project_root() -> Path:
@@ -70,6 +85,80 @@ def run_tags(stage: str, item: str | None) -> dict[str, str]:
     return tags
 
 
+def probe_server(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Raise :class:`TrackingUnavailable` naming ``uri`` when an HTTP tracking server does not
+    answer within ``timeout_s``. Any HTTP reply counts as an answer (a server behind a
+    proxy or with auth may not serve ``/health`` itself); other schemes are not probed."""
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s):
+            pass
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as e:
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) is unreachable: "
+            f"{getattr(e, 'reason', e)}. Start it, or unset MLFLOW_TRACKING_URI to log into "
+            f"the local {project_root() / 'mlflow.db'}") from None
+
+
+def _is_locked(exc: BaseException) -> bool:
+    while exc is not None:
+        if "database is locked" in str(exc) or "database table is locked" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def retry_locked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, retried with backoff while sqlite says "database is locked"
+    (another stage writing the same store past MLflow's own busy timeout)."""
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            if not _is_locked(e) or attempt == LOCKED_RETRIES - 1:
+                raise
+            wait = min(8.0, 0.5 * 2 ** attempt)
+            log.warning("MLflow store locked (%s); retrying in %.1f s", fn.__name__, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """For a sqlite store: an exclusive lock on ``<database>.lock`` (other URIs: nothing)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: rely on the retries
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _set_experiment(mlflow, uri: str, root: Path) -> None:
+    with store_lock(uri):  # one process at a time creates the store's tables and the experiment
+        if uri.startswith("sqlite:") and mlflow.get_experiment_by_name(EXPERIMENT) is None:
+            # Keep the local store's artifacts beside the database, not in the cwd of a temp
+            # workspace.
+            mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlruns").as_uri())
+        mlflow.set_experiment(EXPERIMENT)
+
+
 def _loggable(value: Any) -> str:
     s = "null" if value is None else str(value)
     return s if len(s) <= 6000 else s[:5997] + "..."
@@ -84,21 +173,20 @@ def stage_run(stage: str, item: str | None = None, params: dict | None = None) -
     """
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
-    root = project_root()
-    if tracking_uri().startswith("sqlite:") and mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        # Keep the local store's artifacts beside the database, not in the cwd of a temp workspace.
-        mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlruns").as_uri())
-    mlflow.set_experiment(EXPERIMENT)
+    uri = tracking_uri()
+    probe_server(uri)
+    mlflow.set_tracking_uri(uri)
+    retry_locked(_set_experiment, mlflow, uri, project_root())
     name = f"{stage}@{item}" if item is not None else stage
     REMOTE_CODE.clear()
     tags = {**run_tags(stage, item), REMOTE_CODE_TAG: "off"}
-    with mlflow.start_run(run_name=name, tags=tags) as run:
+    run = retry_locked(mlflow.start_run, run_name=name, tags=tags)
+    with run:
         if params:
             flat = {k: _loggable(v) for k, v in flatten(params).items()}
             keys = sorted(flat)
             for i in range(0, len(keys), 100):  # log_params takes at most 100 per call
-                mlflow.log_params({k: flat[k] for k in keys[i:i + 100]})
+                retry_locked(mlflow.log_params, {k: flat[k] for k in keys[i:i + 100]})
         log.info("MLflow run %s (%s) at %s", run.info.run_id, name, tracking_uri())
         yield mlflow
 
@@ -126,7 +214,7 @@ def log_metrics(metrics: dict[str, Any], prefix: str = "") -> None:
     numeric = {k.replace("@", "_"): float(v) for k, v in flat.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if numeric:
-        mlflow.log_metrics(numeric)
+        retry_locked(mlflow.log_metrics, numeric)
 
 
 EFFECTIVE: dict[str, dict[str, Any]] = {}  # the last effective configurations, by name

@@ -73,7 +73,8 @@ def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cf
 
     from xlrm.checkpoints import Resume, run_fingerprint, train_resumable
     from xlrm.modeling import load_causal, load_tokenizer
-    from xlrm.reward.train import freeze, lora_config, loss_history, trainer_kwargs
+    from xlrm.reward.train import (freeze, lora_config, loss_history, save_trained,
+                                  trainer_kwargs)
     from xlrm.tracking import log_effective_config
 
     if not pairs:
@@ -110,7 +111,6 @@ def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cf
         vals = [h[key] for h in history if key in h]
         if vals:
             stats[key.replace("/", "_")] = float(vals[-1])
-    trainer.model.save_pretrained(out_dir)
-    tok.save_pretrained(out_dir)
+    save_trained(trainer.model, tok, out_dir)
     resume.finish()
     return stats

@@ -45,7 +45,8 @@ def offshelf_metrics(scores: list[dict], stats: dict[str, dict], languages: Sequ
         if source_language in acc and others:
             m[f"{source_language}_minus_mean_other"] = round(acc[source_language]
                                                              - float(np.mean(others)), 6)
-        m.update({k: v for k, v in stats[name].items() if k != "per_language"})
+        # wall times (``seconds``) stay out: the metrics file must not change on a rerun
+        m.update({k: v for k, v in stats[name].items() if k not in ("per_language", "seconds")})
         if "per_language" in stats[name]:
             m["per_language"] = stats[name]["per_language"]
         models[name] = m
@@ -81,6 +82,7 @@ def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
         _free_accelerator()
     scores = [r for rows in per_model.values() for r in rows]
     matrix, metrics = offshelf_metrics(scores, stats, languages)
+    _log_seconds(stats)
 
     with atomic_path(scores_dir, is_dir=True) as tmp:
         import json
@@ -93,6 +95,17 @@ def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
         matrix.round(6).to_csv(tmp, index_label="rm")
     write_json(metrics_json, metrics)
     return metrics
+
+
+def _log_seconds(stats: dict[str, dict]) -> None:
+    """Each model's scoring wall time to the active MLflow run (``offshelf.NAME.seconds``)."""
+    import mlflow
+
+    from xlrm.tracking import log_metrics
+
+    if mlflow.active_run() is not None:
+        log_metrics({name: {"seconds": st["seconds"]} for name, st in stats.items()
+                     if "seconds" in st}, "offshelf")
 
 
 def _free_accelerator() -> None:

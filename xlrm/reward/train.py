@@ -72,6 +72,28 @@ def lora_config(model, lora: LoraSettings, trainable_layers: int | None, task_ty
     return LoraConfig(task_type=task_type, **kwargs)
 
 
+# LoraConfig fields that peft holds as sets (their saved order follows string hashing).
+SET_FIELDS = ("target_modules", "exclude_modules", "modules_to_save")
+
+
+def save_trained(model, tokenizer, out_dir: str | Path) -> None:
+    """Save the final model (or adapter) and tokenizer so that the same training gives the
+    same bytes: peft keeps ``target_modules`` (and other module lists) as a set, so
+    ``adapter_config.json`` lists them in an order that changes with ``PYTHONHASHSEED``
+    (a new DVC hash on every rerun). The adapter config is rewritten with those lists
+    sorted; loading it gives the same adapter."""
+    import json
+
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    for path in Path(out_dir).rglob("adapter_config.json"):
+        config = json.loads(path.read_text(encoding="utf-8"))
+        for key in SET_FIELDS:
+            if isinstance(config.get(key), list):
+                config[key] = sorted(config[key])
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def freeze(model, *, embeddings: bool, trainable_layers: int | None) -> None:
     """Full fine-tuning restricted: the input embeddings frozen (``embeddings``), and all
     but the last ``trainable_layers`` transformer blocks (``None`` trains all)."""
@@ -179,6 +201,14 @@ def build_reward_trainer(base_dir: str | Path, train_rows: list[dict], cfg: Trai
     return trainer, stats
 
 
+def split_timings(stats: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(stats without wall times, the wall times)``: the training and evaluation runtimes
+    and throughputs, which differ on every rerun, go to MLflow only and not into the
+    DVC-tracked metrics file (which a rerun then writes byte-identical)."""
+    timed = {k: v for k, v in stats.items() if k.endswith(("_runtime_s", "_runtime", "_per_second"))}
+    return {k: v for k, v in stats.items() if k not in timed}, timed
+
+
 def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: str | Path,
                        cfg: TrainRMConfig, *, scratch_dir: str | Path,
                        eval_rows: list[dict] | None = None, callbacks: list | None = None
@@ -217,7 +247,6 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
         changed = sum(not torch.equal(before[n], p.detach()) for n, p in final.named_parameters()
                       if n in before)
         metrics["params_changed_share"] = changed / max(1, len(before))
-    final.save_pretrained(out_dir)
-    trainer.processing_class.save_pretrained(out_dir)
+    save_trained(final, trainer.processing_class, out_dir)
     resume.finish()
     return {**stats, **metrics}
