@@ -7,6 +7,7 @@ into place at the end, so a failed run leaves no partial output behind.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -59,18 +60,12 @@ def remove_stale_temporaries(final: Path) -> list[Path]:
     """Remove the temporary siblings of ``final`` left by writers that no longer run."""
     removed = []
     prefix = f".{final.name}."
-    for path in final.parent.glob(f".{glob_escape(final.name)}.*.tmp"):
+    for path in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
         pid = path.name[len(prefix):].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
             removed.append(path)
     return removed
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
