@@ -155,6 +155,7 @@ def test_markdown_has_every_section_and_computed_readings(inputs_dir):
     assert ("The English RM scores 3.1 points above the target-language RMs on their own "
             "languages on average (+3.1, 95% CI +1.0 to +5.0") in md
     assert "| **mean** | 72.5 | 69.4 | +3.1 | +1.0 to +5.0 |" in md
+    assert "| difference (points) | 95% CI |" in md and "%%" not in md
     # the matrix with its intervals, and readings computed from it
     assert "| en | 80.0 [75.0, 85.0] | 75.0 [70.0, 80.0] | 70.0 [65.0, 75.0] |" in md
     assert "trained RMs average 73.3 on their own language" in md  # (80 + 72 + 68) / 3

@@ -87,12 +87,12 @@ def section_headline(inputs: ReportInputs) -> list[Block]:
     rows = [row(t, d) for t, d in head.get("per_language", {}).items()]
     if head.get("mean"):
         rows.append(row("**mean**", head["mean"]))
-    conf = confidence_label(head.get("confidence", 0.95))
+    conf = confidence_label(_confidence(met))
     blocks.append(Para(f"Each target language scored by the {source} RM and by the RM trained "
                        f"on that language (accuracy %), their difference in points and its "
                        f"{conf} paired bootstrap interval over pairs."))
     blocks.append(Table(["target", f"{source} RM", "target RM", "difference (points)",
-                         f"{conf}% CI"], rows))
+                         f"{conf} CI"], rows))
     blocks.append(Para(headline_reading(met) or "", "reading"))
     return blocks
 
