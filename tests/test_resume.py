@@ -76,10 +76,16 @@ def assert_clean(out: Path) -> None:
 
 
 def last_metric(name: str) -> float:
-    """``name`` of the most recent MLflow run (this test's own store)."""
+    """``name`` of the most recent MLflow run in this test's own store.
+
+    The store is named explicitly: a bare ``MlflowClient()`` follows MLflow's process-wide
+    tracking URI, which an earlier in-process stage run of the suite has set to its own store.
+    """
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient()
+    from xlrm.tracking import tracking_uri
+
+    client = MlflowClient(tracking_uri())
     exps = [e.experiment_id for e in client.search_experiments()]
     run = client.search_runs(exps, order_by=["attributes.start_time DESC"], max_results=1)[0]
     return run.data.metrics[name]
