@@ -9,7 +9,9 @@ With both lists empty it writes empty outputs.
 
 from xlrm.stage import Stage, StageContext
 
-STAGE = Stage("eval_offshelf", __doc__, params=["eval_offshelf", "eval_languages"])
+STAGE = Stage("eval_offshelf", __doc__,
+              params=["eval_offshelf", "eval_languages", "launch.eval_offshelf"],
+              optional=["launch.eval_offshelf"])
 STAGE.add("--eval-dir", required=True, help="folder of M-RewardBench-format files")
 STAGE.add("--scores-dir", required=True, help="output folder: <name>.jsonl per model")
 STAGE.add("--matrix", required=True, help="output matrix CSV (rows: model)")

@@ -6,7 +6,9 @@ rejected score) and the model's accuracies (subset, category, language).
 
 from xlrm.stage import Stage, StageContext
 
-STAGE = Stage("eval_rm", __doc__, params=["eval_rm", "eval_languages"], item="rm")
+STAGE = Stage("eval_rm", __doc__,
+              params=["eval_rm", "eval_languages", "launch.eval_rm"],
+              optional=["launch.eval_rm"], item="rm")
 STAGE.add("--rm", required=True, help="RM name: its training language, or 'base'")
 STAGE.add("--model", default=None, help="trained RM folder (omit for the untrained base)")
 STAGE.add("--base", required=True, help="base model folder")

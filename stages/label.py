@@ -3,7 +3,9 @@ rejected (worst) among every prompt's samples; their agreement is recorded."""
 
 from xlrm.stage import Stage, StageContext
 
-STAGE = Stage("label", __doc__, params=["label", "translate.source_language"], item="lang")
+STAGE = Stage("label", __doc__,
+              params=["label", "translate.source_language", "launch.label"],
+              optional=["launch.label"], item="lang")
 STAGE.add("--lang", required=True)
 STAGE.add("--rm-dir", required=True, help="folder of trained RMs (models/rm)")
 STAGE.add("--base", required=True, help="RM base model folder")

@@ -7,7 +7,8 @@ def run_name(args) -> str:
     return f"{args.lang}__{args.labeller}__{args.seed}"
 
 
-STAGE = Stage("train_dpo", __doc__, params=["train_dpo"], item=run_name)
+STAGE = Stage("train_dpo", __doc__, params=["train_dpo", "launch.train_dpo"],
+              optional=["launch.train_dpo"], item=run_name)
 STAGE.add("--lang", required=True)
 STAGE.add("--labeller", required=True, choices=["english", "native"])
 STAGE.add("--seed", required=True, type=int)

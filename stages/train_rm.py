@@ -2,7 +2,9 @@
 
 from xlrm.stage import Stage, StageContext
 
-STAGE = Stage("train_rm", __doc__, params=["train_rm", "languages"], item="lang")
+STAGE = Stage("train_rm", __doc__,
+              params=["train_rm", "languages", "launch.train_rm"],
+              optional=["launch.train_rm"], item="lang")
 STAGE.add("--lang", required=True, help="training language, or 'multi' for all mixed")
 STAGE.add("--base", required=True, help="base model folder")
 STAGE.add("--train-dir", required=True, help="folder of per-language training files")

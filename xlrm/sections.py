@@ -35,6 +35,7 @@ SECTIONS: dict[str, str] = {
     "analyze_embeddings": "xlrm.analysis.config:AnalyzeEmbeddingsConfig",
     "eval_offshelf": "xlrm.offshelf.config:EvalOffshelfConfig",
     "report": "xlrm.report.config:ReportConfig",
+    "launch": "xlrm.launch:LaunchConfig",
 }
 
 # top-level keys -> their type (checked like a section's fields)

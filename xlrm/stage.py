@@ -15,9 +15,14 @@ stage:
 - atomic outputs (:meth:`StageContext.out_dir`, :meth:`StageContext.write_json`, ...);
 - user errors (:class:`xlrm.errors.XlrmError`) print one clear line and exit 2.
 
+Launch: a stage that declares its ``launch.<stage>`` entry (:mod:`xlrm.launch`) and is
+asked for several processes re-runs itself under ``accelerate launch``.
+
 Rank-aware: under a multi-process launch (``RANK`` set by ``accelerate launch`` /
-``torchrun``) only rank 0 opens the MLflow run, writes the stage's JSON outputs and prints
-the summary; the others run the same ``main`` with tracking off.
+``torchrun``) only rank 0 opens the MLflow run, writes the stage's outputs and prints the
+summary; the others run the same ``main`` with tracking off, and their ``out_dir`` /
+``out_file`` are throwaway folders (a trainer's ``save_model`` must be called on every rank
+to gather sharded weights, but only rank 0 writes).
 """
 
 from __future__ import annotations
@@ -70,6 +75,10 @@ class StageContext:
         """A temporary folder that becomes ``path`` when the block ends without error."""
         from xlrm.io import atomic_path
 
+        if not self.is_main:
+            with self._throwaway() as tmp:
+                yield tmp
+            return
         with atomic_path(path, is_dir=True) as tmp:
             yield tmp
 
@@ -78,8 +87,21 @@ class StageContext:
         """A temporary file path that becomes ``path`` when the block ends without error."""
         from xlrm.io import atomic_path
 
+        if not self.is_main:
+            with self._throwaway() as tmp:
+                yield tmp / Path(path).name
+            return
         with atomic_path(path) as tmp:
             yield tmp
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _throwaway() -> Iterator[Path]:
+        """A non-main rank's output folder: removed at the end, never renamed into place."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="xlrm-rank-") as tmp:
+            yield Path(tmp)
 
     def write_json(self, path: str | os.PathLike, obj: Any, *, metrics: str | None = None,
                    artifact: bool = True) -> None:
@@ -180,6 +202,13 @@ class Stage:
 
         return load_declared(args.params, self.params_for(args), optional=self.optional)
 
+    def launch_settings(self, params: dict[str, Any]) -> Any:
+        """The stage's declared ``launch.<stage>`` entry (:mod:`xlrm.launch`), if any."""
+        for name, value in params.items():
+            if name.startswith("launch."):
+                return value
+        return None
+
     def _item(self, args: argparse.Namespace) -> str | None:
         if self.item is None:
             return None
@@ -191,9 +220,17 @@ class Stage:
         """Parse ``argv``, load params, run ``main`` inside the stage's MLflow run, print its
         summary. A user error exits 2 with one line on stderr."""
         setup_logging()
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = self.parser.parse_args(argv)
         try:
             params = self.load(args)
+            launch = self.launch_settings(params)
+            if launch is not None and not launch.plain:
+                from xlrm.launch import relaunch, under_launcher
+
+                if not under_launcher():
+                    script = sys.modules[main.__module__].__file__
+                    sys.exit(relaunch(launch, script, argv))
             ctx = StageContext(self, args, params)
             summary = self._tracked(main, ctx)
         except XlrmError as e:
