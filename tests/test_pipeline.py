@@ -40,6 +40,9 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+MULTI_PROCESS = ("train_rm", "train_dpo")
+
+
 def copy_repo(dst: Path) -> None:
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                            cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\0")
@@ -51,6 +54,16 @@ def copy_repo(dst: Path) -> None:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
     shutil.copyfile(REPO / "presets" / "tiny.yaml", dst / "params.yaml")
+    # The training stages run on two gloo CPU processes (accelerate launch), the rest plain.
+    from dvc.utils.serialize import modify_yaml
+
+    with modify_yaml(dst / "params.yaml") as params:
+        for stage in MULTI_PROCESS:
+            params["launch"][stage] = {"config_file": "accelerate/cpu2.yaml"}
+            section = params[stage]  # the preset's global batch, half of it per process
+            section["global_batch_size"] = (section["per_device_train_batch_size"]
+                                            * section.pop("gradient_accumulation_steps", 1))
+            section["per_device_train_batch_size"] //= 2
     for path in ("dvc.lock",):
         (dst / path).unlink(missing_ok=True)
 
@@ -156,6 +169,10 @@ def test_every_stage_run_is_in_mlflow_with_its_tags(pipeline):
                (select count(*) from params p where p.run_uuid = r.run_uuid)
         from runs r""").fetchall()
     by_name = {r[0]: r for r in rows}
+    assert len(by_name) == len(rows), "a stage run logged more than one MLflow run"
+    for lang in LANGS:  # trained on two processes, at the preset's batch
+        trained = json.loads((pipeline["work"] / "results" / "train_rm" / f"{lang}.json").read_text())
+        assert trained["world_size"] == 2, lang
     assert {"base_model", "prepare", "eval_data", "translate@ko", "train_rm@ko", "eval_rm@ko",
             "eval_rm@base", "transfer"} <= set(by_name)
     for name, status, stage, item, commit, n_params in rows:

@@ -73,15 +73,15 @@ def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cf
 
     from xlrm.checkpoints import Resume, run_fingerprint, train_resumable
     from xlrm.modeling import load_causal, load_tokenizer
-    from xlrm.reward.train import (freeze, lora_config, loss_history, save_trained,
-                                  trainer_kwargs)
     from xlrm.tracking import log_effective_config
+    from xlrm.training import freeze, lora_config, loss_history, save_final, trainer_kwargs
 
     if not pairs:
         raise DataError("no preference pairs to train on (all dropped by labelling?)")
     extras = cfg.extras
-    args = DPOConfig(output_dir=str(scratch_dir),
-                     **trainer_kwargs(DPO_DEFAULTS, cfg.dpo_config, {"seed": seed}))
+    kwargs, plan = trainer_kwargs(DPOConfig, DPO_DEFAULTS, cfg.dpo_config, {"seed": seed},
+                                  stage="train_dpo", global_batch_size=extras.global_batch_size)
+    args = DPOConfig(output_dir=str(scratch_dir), **kwargs)
     if extras.max_train_pairs is not None:
         pairs = pairs[: extras.max_train_pairs]
     tok = load_tokenizer(policy_dir)
@@ -103,7 +103,7 @@ def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cf
         for cb in callbacks or ():
             trainer.add_callback(cb)
         result = train_resumable(trainer, resume)
-    stats = {"pairs": len(pairs), "train_loss": resume.train_loss(result),
+    stats = {"pairs": len(pairs), **plan, "train_loss": resume.train_loss(result),
              "train_steps": int(result.global_step), "resumed_from_step": resume.step,
              **loss_history(trainer)}
     history = [h for h in trainer.state.log_history if "loss" in h]
@@ -111,6 +111,6 @@ def train_dpo(policy_dir: str | Path, pairs: list[dict], out_dir: str | Path, cf
         vals = [h[key] for h in history if key in h]
         if vals:
             stats[key.replace("/", "_")] = float(vals[-1])
-    save_trained(trainer.model, tok, out_dir)
+    stats.update(save_final(trainer, out_dir, extras.save_dtype))
     resume.finish()
     return stats

@@ -57,10 +57,16 @@ class RMExtras:
     # several processes (DDP, DeepSpeed) pad jointly: two forward passes per backward are
     # untested there.
     pair_padding: Literal["separate", "joint"] = "separate"
+    # The batch of one optimizer step over all processes (the study's 128); null keeps
+    # gradient_accumulation_steps as set (xlrm.training.batch_plan).
+    global_batch_size: int | None = None
+    # The saved weights' dtype; "auto" is the training precision (bfloat16 with bf16: true).
+    save_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
     def __post_init__(self) -> None:
         at_least("trainable_layers", self.trainable_layers, 1)
         at_least("max_train_pairs", self.max_train_pairs, 1)
+        at_least("global_batch_size", self.global_batch_size, 1)
 
 
 @dataclass

@@ -1,13 +1,11 @@
 """Bradley-Terry reward-model training with TRL's ``RewardTrainer`` (the ``train_rm`` stage's
 core): tokenized pairs, the model with a LoRA adapter or partly frozen, xlrm's length
-grouping and pair padding. The trainer settings (:func:`trainer_kwargs`), LoRA restriction
-to the last layers (:func:`lora_config`) and freezing (:func:`freeze`) are shared with DPO
-(:mod:`xlrm.alignment.dpo`).
+grouping and pair padding. What it shares with DPO (trainer settings and the global batch,
+LoRA on the last layers, freezing, saving on one process or many) is :mod:`xlrm.training`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Any
 
 from xlrm.checkpoints import CHECKPOINT_DEFAULTS
 from xlrm.errors import ConfigError
-from xlrm.reward.config import LoraSettings, TrainRMConfig
+from xlrm.reward.config import TrainRMConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,92 +30,6 @@ RM_DEFAULTS: dict[str, Any] = {
     "remove_unused_columns": False,
     "disable_dropout": True,
 }
-
-
-def trainer_kwargs(defaults: dict[str, Any], section: dict[str, Any],
-                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A TRL config's keyword arguments: xlrm's ``defaults``, then the params ``section``,
-    then the CPU rule (no bf16; ``use_cpu`` unless set), then ``overrides``."""
-    import torch
-
-    kwargs = {**defaults, **section}
-    if not torch.cuda.is_available():
-        kwargs["bf16"] = False
-        kwargs.setdefault("use_cpu", True)
-    kwargs.update(overrides or {})
-    return kwargs
-
-
-def transformer_layers(model):
-    """The model's stack of transformer blocks."""
-    return getattr(model, model.base_model_prefix).layers
-
-
-def lora_config(model, lora: LoraSettings, trainable_layers: int | None, task_type: str):
-    """A peft LoraConfig; with ``trainable_layers`` the adapters sit on the last N layers only."""
-    from peft import LoraConfig
-
-    kwargs = dataclasses.asdict(lora)
-    if trainable_layers is not None:
-        n_layers = model.config.get_text_config().num_hidden_layers
-        kwargs["layers_to_transform"] = list(range(max(0, n_layers - trainable_layers), n_layers))
-        if isinstance(kwargs["target_modules"], str):
-            # peft needs module names (not "all-linear") to restrict layers: every linear
-            # module inside the transformer blocks.
-            import torch
-
-            kwargs["target_modules"] = sorted({name.rsplit(".", 1)[-1]
-                                               for name, mod in transformer_layers(model).named_modules()
-                                               if isinstance(mod, torch.nn.Linear)})
-    return LoraConfig(task_type=task_type, **kwargs)
-
-
-# LoraConfig fields that peft holds as sets (their saved order follows string hashing).
-SET_FIELDS = ("target_modules", "exclude_modules", "modules_to_save")
-
-
-def save_trained(model, tokenizer, out_dir: str | Path) -> None:
-    """Save the final model (or adapter) and tokenizer so that the same training gives the
-    same bytes: peft keeps ``target_modules`` (and other module lists) as a set, so
-    ``adapter_config.json`` lists them in an order that changes with ``PYTHONHASHSEED``
-    (a new DVC hash on every rerun). The adapter config is rewritten with those lists
-    sorted; loading it gives the same adapter."""
-    import json
-
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    for path in Path(out_dir).rglob("adapter_config.json"):
-        config = json.loads(path.read_text(encoding="utf-8"))
-        for key in SET_FIELDS:
-            if isinstance(config.get(key), list):
-                config[key] = sorted(config[key])
-        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def freeze(model, *, embeddings: bool, trainable_layers: int | None) -> None:
-    """Full fine-tuning restricted: the input embeddings frozen (``embeddings``), and all
-    but the last ``trainable_layers`` transformer blocks (``None`` trains all)."""
-    if embeddings:
-        for p in model.get_input_embeddings().parameters():
-            p.requires_grad_(False)
-    if trainable_layers is not None:
-        layers = transformer_layers(model)
-        for layer in layers[: max(0, len(layers) - trainable_layers)]:
-            for p in layer.parameters():
-                p.requires_grad_(False)
-
-
-def parameter_counts(model) -> dict[str, int]:
-    return {"params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "params_total": sum(p.numel() for p in model.parameters())}
-
-
-def loss_history(trainer) -> dict[str, float]:
-    """The first and last logged training loss (none when nothing was logged)."""
-    history = [h for h in trainer.state.log_history if "loss" in h]
-    if not history:
-        return {}
-    return {"first_loss": float(history[0]["loss"]), "last_loss": float(history[-1]["loss"])}
 
 
 def build_reward_trainer(base_dir: str | Path, train_rows: list[dict], cfg: TrainRMConfig, *,
@@ -137,18 +49,24 @@ def build_reward_trainer(base_dir: str | Path, train_rows: list[dict], cfg: Trai
     from xlrm.modeling import load_seqcls, load_tokenizer
     from xlrm.reward.batching import (SeparatePairCollator, length_grouped, pair_lengths,
                                       separately_padded)
-    from xlrm.reward.tokens import tokenize_pairs
+    from xlrm.reward.tokens import cached_tokenize_pairs, tokenize_pairs
     from xlrm.tracking import log_effective_config
 
+    from xlrm.training import freeze, lora_config, parameter_counts, trainer_kwargs
+
     extras = cfg.extras
-    rc_kwargs = trainer_kwargs(RM_DEFAULTS, cfg.reward_config, overrides)
+    rc_kwargs, plan = trainer_kwargs(RewardConfig, RM_DEFAULTS, cfg.reward_config, overrides,
+                                     stage="train_rm", global_batch_size=extras.global_batch_size)
     seed = rc_kwargs.get("seed", 42)
     args = RewardConfig(output_dir=str(scratch_dir), **rc_kwargs)
 
     tok = load_tokenizer(base_dir)
     if extras.max_train_pairs is not None:
         train_rows = train_rows[: extras.max_train_pairs]
-    cols, stats = tokenize_pairs(train_rows, tok, args.max_length, extras.truncation)
+    # Tokenized once per (data, tokenizer, settings): beside the checkpoints, not removed with them.
+    cols, stats = cached_tokenize_pairs(train_rows, tok, args.max_length, extras.truncation,
+                                        cache_dir=f"{scratch_dir}.tokens", model_dir=base_dir)
+    stats.update(plan)
     if stats["pairs_kept"] == 0:
         raise ConfigError(f"no training pairs left: {stats['dropped_too_long']} of "
                           f"{stats['pairs_in']} were longer than max_length={args.max_length}")
@@ -221,9 +139,8 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
     started clean). ``callbacks`` are added to the trainer. Returns stats and the final
     training metrics (``train_runtime_s``: this call's training time).
     """
-    import torch
-
     from xlrm.checkpoints import Resume, run_fingerprint, train_resumable
+    from xlrm.training import changed_share, loss_history, save_final, trainable_snapshot
 
     trainer, stats = build_reward_trainer(base_dir, train_rows, cfg, scratch_dir=scratch_dir,
                                           eval_rows=eval_rows)
@@ -234,7 +151,7 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
                                                  model_dir=base_dir,
                                                  world_size=trainer.args.world_size),
                     is_main=trainer.args.should_save)
-    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    before = trainable_snapshot(trainer.model) if cfg.extras.lora is None else None
     result = train_resumable(trainer, resume)
     metrics = {"train_loss": resume.train_loss(result), "train_steps": int(result.global_step),
                "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
@@ -242,11 +159,7 @@ def train_reward_model(base_dir: str | Path, train_rows: list[dict], out_dir: st
     if trainer.eval_dataset is not None:
         ev = trainer.evaluate()
         metrics.update({k: float(v) for k, v in ev.items() if isinstance(v, (int, float))})
-    final = trainer.model
-    if cfg.extras.lora is None:
-        changed = sum(not torch.equal(before[n], p.detach()) for n, p in final.named_parameters()
-                      if n in before)
-        metrics["params_changed_share"] = changed / max(1, len(before))
-    save_trained(final, trainer.processing_class, out_dir)
+    metrics.update(changed_share(before, trainer))
+    metrics.update(save_final(trainer, out_dir, cfg.extras.save_dtype))
     resume.finish()
     return {**stats, **metrics}
