@@ -10,8 +10,8 @@ Each run is tagged with the stage name (``xlrm.stage``), its foreach item
 (``xlrm.item``), the git commit (``mlflow.source.git.commit``) and the DVC
 experiment name (``dvc.exp_name``) when there is one, the device set the stage claimed
 (``xlrm.devices``, under ``XLRM_DEVICE_SETS``: :mod:`xlrm.devices`), and
-``xlrm.trust_remote_code``: ``off``, or the models the run loaded with their own code (a param turned it on for them;
-:func:`xlrm.modeling.remote_code`).
+``xlrm.trust_remote_code``: ``off``, or the models the run loaded with their own code (a
+param turned it on for them; :func:`xlrm.modeling.remote_code`).
 
 Several stages at once (``dvc queue start -j 2``, ``dvc exp run --jobs``) share the sqlite
 store: its creation (MLflow's schema migrations) and the experiment's creation are
