@@ -223,6 +223,8 @@ class Stage:
         argv = list(sys.argv[1:] if argv is None else argv)
         args = self.parser.parse_args(argv)
         try:
+            from xlrm.devices import claim_devices
+            claim_devices()  # XLRM_DEVICE_SETS: this stage's own GPUs, before CUDA starts
             params = self.load(args)
             launch = self.launch_settings(params)
             if launch is not None and not launch.plain:

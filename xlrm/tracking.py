@@ -8,9 +8,10 @@ as the workspace. Artifacts of the local store go to ``<project root>/mlruns``.
 
 Each run is tagged with the stage name (``xlrm.stage``), its foreach item
 (``xlrm.item``), the git commit (``mlflow.source.git.commit``) and the DVC
-experiment name (``dvc.exp_name``) when there is one, and ``xlrm.trust_remote_code``:
-``off``, or the models the run loaded with their own code (a param turned it on for them;
-:func:`xlrm.modeling.remote_code`).
+experiment name (``dvc.exp_name``) when there is one, the device set the stage claimed
+(``xlrm.devices``, under ``XLRM_DEVICE_SETS``: :mod:`xlrm.devices`), and
+``xlrm.trust_remote_code``: ``off``, or the models the run loaded with their own code (a
+param turned it on for them; :func:`xlrm.modeling.remote_code`).
 
 Several stages at once (``dvc queue start -j 2``, ``dvc exp run --jobs``) share the sqlite
 store: its creation (MLflow's schema migrations) and the experiment's creation are
@@ -82,6 +83,10 @@ def run_tags(stage: str, item: str | None) -> dict[str, str]:
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     if os.environ.get("DVC_EXP_BASELINE_REV"):
         tags["dvc.exp_baseline_rev"] = os.environ["DVC_EXP_BASELINE_REV"]
+    from xlrm.devices import CLAIMED_ENV, TAG
+
+    if os.environ.get(CLAIMED_ENV):  # the device set this stage claimed (XLRM_DEVICE_SETS)
+        tags[TAG] = os.environ[CLAIMED_ENV]
     return tags
 
 
