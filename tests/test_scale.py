@@ -50,6 +50,19 @@ def test_launch_section_loads_and_says_when_a_stage_is_plain():
         load_config(LaunchConfig, {"label": {"num_processes": 0}}, "launch")
 
 
+def test_a_launch_larger_than_its_pinned_device_set_is_refused(monkeypatch):
+    import xlrm.launch as launch
+
+    monkeypatch.setattr(launch, "visible_gpus", lambda: 8)
+    monkeypatch.setenv("XLRM_DEVICES", "2,3")
+    with pytest.raises(ConfigError, match=r"8 processes but this stage was pinned to 2 device"):
+        launch.check_device_set(LaunchSettings(config_file=str(REPO / "accelerate" / "ddp.yaml")))
+    launch.check_device_set(LaunchSettings(config_file=str(REPO / "accelerate" / "ddp.yaml"),
+                                           num_processes=2))
+    monkeypatch.delenv("XLRM_DEVICES")  # not pinned: the launch's own business
+    launch.check_device_set(LaunchSettings(num_processes=8))
+
+
 @pytest.mark.parametrize("ga_world", [(8, 4), (4, 8), (32, 1)])
 def test_the_global_batch_sets_accumulation_for_any_process_count(ga_world):
     ga, world = ga_world
@@ -188,6 +201,11 @@ def _assert_one_vs_two(one: Path, two: Path, out: str, metrics: str) -> tuple[di
     assert w1.keys() == w2.keys()
     for k in w1:  # TRL's own distributed tests use these tolerances
         torch.testing.assert_close(w2[k], w1[k], atol=1e-6, rtol=1e-5, msg=k)
+    worst = max(float((w2[k] - w1[k]).abs().max()) for k in w1)
+    print(f"\n{out}: 1 vs 2 processes, {m1['train_steps']} steps at batch "
+          f"{m1['effective_batch_size']}: max |weight difference| {worst:.2e} over "
+          f"{sum(t.numel() for t in w1.values())} weights; last loss {m1['last_loss']:.6f} vs "
+          f"{m2['last_loss']:.6f}")
     # exactly one MLflow run, one metrics file, no temporary output left
     assert len(_runs(two)) == 1
     assert sorted(p.name for p in two.iterdir() if p.name.startswith(".")) == []

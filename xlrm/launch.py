@@ -135,11 +135,44 @@ def refuse_data_parallel(stage: str) -> None:
             f"CUDA_VISIBLE_DEVICES=0.")
 
 
+def processes_asked(settings: LaunchSettings) -> int | None:
+    """Local processes the launch will start: ``num_processes``, else the config file's."""
+    if settings.num_processes is not None:
+        return settings.num_processes
+    if settings.config_file is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(settings.config_file).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"launch config_file {settings.config_file}: {e}") from None
+    value = data.get("num_processes") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def check_device_set(settings: LaunchSettings) -> None:
+    """With a pinned device set (``XLRM_DEVICES``, :mod:`xlrm.devices`), refuse a launch that
+    would start more GPU processes than the set has devices."""
+    from xlrm.devices import CLAIMED_ENV
+
+    claimed = os.environ.get(CLAIMED_ENV)
+    n = processes_asked(settings)
+    if not claimed or n is None or visible_gpus() == 0:
+        return
+    devices = [d for d in claimed.split(",") if d]
+    if n > len(devices):
+        raise ConfigError(f"launch asks for {n} processes but this stage was pinned to "
+                          f"{len(devices)} device(s) ({claimed}, XLRM_DEVICE_SETS): set "
+                          f"num_processes: {len(devices)} or give larger sets")
+
+
 def relaunch(settings: LaunchSettings, script: str | os.PathLike, argv: Sequence[str]) -> int:
     """Run ``script argv`` under ``accelerate launch`` as ``settings`` say; its exit code."""
     if settings.config_file is not None and not Path(settings.config_file).is_file():
         raise ConfigError(f"launch config_file {settings.config_file} not found "
                           "(the repository's are in accelerate/)")
+    check_device_set(settings)
     cmd = settings.command(script, argv)
     log.info("launching: %s", " ".join(cmd))
     env = {**os.environ, LAUNCHED_ENV: "1"}
