@@ -88,7 +88,7 @@ def test_config_rejects_unknown_keys_and_types():
     cfg = cfg_of(backend="hf", hf={"model": "m", "kind": "causal", "batch_size": 4})
     assert cfg.hf.kind == "causal" and cfg.hf.prompt_template == DEFAULT_PROMPT_TEMPLATE
     assert cfg.openai.api_key_env == "OPENAI_API_KEY"
-    assert set(known_backends()) == {"reference", "hf", "openai"}
+    assert set(known_backends()) == {"reference", "hf", "vllm", "openai"}
     with pytest.raises(ConfigError, match="unknown key"):
         cfg_of(backend="hf", beam=3)
     with pytest.raises(ConfigError, match="unknown key"):

@@ -45,7 +45,9 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+        removed = getattr(cls, "REMOVED_KEYS", {})  # keys a library dropped: say so
+        notes = "".join(f"; {k}: {removed[k]}" for k in unknown if k in removed)
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}{notes}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():

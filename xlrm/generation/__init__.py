@@ -32,7 +32,8 @@ Modules:
 - :mod:`~xlrm.generation.prompts`: prompt checks, rendering, stop tokens, replies;
 - :mod:`~xlrm.generation.sampling`: keyed sampling (what is deterministic, and how);
 - :mod:`~xlrm.generation.hf`: the HF batching core and backend;
-- :mod:`~xlrm.generation.vllm`: the vLLM backend;
+- :mod:`~xlrm.generation.vllm`: the vLLM backend (engine arguments ``generate.vllm``,
+  :mod:`xlrm.vllm_engine`; prompts in calls of ``chunk_samples`` samples);
 - :mod:`~xlrm.generation.resume`: fingerprints and partial files (the resume protocol);
 - :mod:`~xlrm.generation.run`: :func:`generate_to_file`, the ``generate`` stage's core.
 """

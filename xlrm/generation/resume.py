@@ -60,9 +60,12 @@ def run_fingerprint(model_dir: Path, prompts: Sequence[dict], cfg: GenerateConfi
     """Hash of everything that determines the samples.
 
     Batching and durability settings (``token_budget``, ``max_batch``, ``flush_every``,
-    ``device``) are left out: they do not change the random stream of a (prompt, sample),
-    only (through floating-point rounding, see :mod:`xlrm.generation.sampling`) possibly
-    near-ties.
+    ``chunk_samples``, ``device``) are left out: they do not change the random stream of a
+    (prompt, sample), only (through floating-point rounding, see
+    :mod:`xlrm.generation.sampling`) possibly near-ties. For the vLLM backend the engine
+    settings that change the numbers are in (:func:`xlrm.vllm_engine.numerics`: dtype,
+    quantization, KV-cache dtype, context length, seed, parallel sizes, remote code) and
+    its memory and scheduling settings are out, for the same reason.
     """
     prompts_digest = hashlib.sha256()
     for p in prompts:
@@ -77,6 +80,10 @@ def run_fingerprint(model_dir: Path, prompts: Sequence[dict], cfg: GenerateConfi
         "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed,
         "dtype": cfg.dtype,
     }
+    if cfg.backend == "vllm":
+        from xlrm.vllm_engine import numerics
+
+        payload["vllm"] = numerics(cfg.vllm, dtype=cfg.dtype, seed=cfg.seed)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -47,9 +47,9 @@ def generate_to_file(model_dir: str | os.PathLike, prompts: Sequence[dict],
     expected_order = [(p["id"], s) for p in prompts for s in range(n)]
     expected = set(expected_order)
     if cfg.backend == "vllm":
-        from xlrm.generation.vllm import import_vllm
+        from xlrm.generation.vllm import preflight
 
-        import_vllm()  # fail before touching any file
+        preflight(model_dir, cfg)  # fail before touching any file
     fingerprint = run_fingerprint(model_dir, prompts, cfg, language=language, greedy=greedy)
     journal = Journal(out_path, fingerprint, key_of=lambda row: valid_row(row, expected),
                       flush_every=cfg.flush_every)

@@ -1,6 +1,6 @@
 """Translate normalised preference pairs into a target language.
 
-Three backends sit behind a small registry (:data:`xlrm.translation.backends.BACKENDS`):
+Four backends sit behind a small registry (:data:`xlrm.translation.backends.BACKENDS`):
 
 ``reference`` (:mod:`.backends`)
     No translation: for each source-language row take the row with the same ``id`` in
@@ -14,6 +14,11 @@ Three backends sit behind a small registry (:data:`xlrm.translation.backends.BAC
     such as X-ALMA: the text is put in ``prompt_template`` (wrapped in the tokenizer's chat
     template when it has one) and the continuation up to the first newline is the
     translation.
+``vllm`` (:mod:`.vllm`)
+    The causal translator of ``translate.hf`` run by vLLM (optional package, CUDA), with
+    the engine arguments of ``translate.vllm`` (vLLM's own names,
+    :mod:`xlrm.vllm_engine`): same prompt, segments, cache and journal as ``hf``, greedy,
+    segments sent in large ``llm.generate`` calls (``translate.chunk_segments``).
 ``openai`` (:mod:`.openai`)
     Any OpenAI-compatible ``/v1/chat/completions`` endpoint (vLLM, llama.cpp server,
     hosted APIs), through :mod:`xlrm.openai_client` with a thread pool, retrying 429 and
@@ -21,7 +26,7 @@ Three backends sit behind a small registry (:data:`xlrm.translation.backends.BAC
     variable named in the config and never logged or put in an error message.
 
 Every distinct string is translated once (texts are deduplicated and cached,
-:mod:`.text`). The ``hf`` backend translates line by line (MT models are trained on
+:mod:`.text`). The ``hf`` and ``vllm`` backends translate line by line (MT models are trained on
 sentences and a causal translator stops at the first newline): fenced code blocks, lines
 without letters and Markdown list/heading markers are kept verbatim, and lines longer than
 ``max_segment_chars`` are cut at sentence ends (:mod:`.segments`). The ``openai`` backend
@@ -35,5 +40,5 @@ failures are ``dropped_langid``).
 
 Modules: :mod:`.config` (the ``translate`` params section; light), :mod:`.backends` (the
 registry and the ``reference`` backend), :mod:`.segments`, :mod:`.text`, :mod:`.hf`,
-:mod:`.openai`, :mod:`.rows` (the stage's core).
+:mod:`.vllm`, :mod:`.openai`, :mod:`.rows` (the stage's core).
 """

@@ -36,7 +36,8 @@ class Backend:
 BACKENDS: dict[str, Callable[[TranslateConfig], Backend]] = {}
 
 # The modules defining the built-in backends, imported when one is first asked for.
-BUILTIN: dict[str, str] = {"hf": "xlrm.translation.hf", "openai": "xlrm.translation.openai"}
+BUILTIN: dict[str, str] = {"hf": "xlrm.translation.hf", "vllm": "xlrm.translation.vllm",
+                           "openai": "xlrm.translation.openai"}
 
 
 def register_backend(name: str) -> Callable[[type], type]:

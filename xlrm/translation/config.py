@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from xlrm import languages
 from xlrm.errors import ConfigError
+from xlrm.vllm_engine import NUMERIC_KEYS, VLLMEngineConfig
 
 # Our own wording of the X-ALMA / ALMA prompt format (the ALMA family is trained on it).
 DEFAULT_PROMPT_TEMPLATE = (
@@ -24,7 +26,9 @@ DEFAULT_SYSTEM_PROMPT = (
 
 @dataclass
 class HFTranslateConfig:
-    """``translate.hf``: a local ``transformers`` translation model.
+    """``translate.hf``: a local translation model, run by the ``hf`` backend (transformers)
+    or, for ``kind: causal``, by the ``vllm`` backend (engine arguments in
+    ``translate.vllm``; ``batch_size``, ``num_beams`` (must be 1) and ``device`` are HF's).
 
     Attributes:
         model: hub id or local path of the model used for every target not in ``models``.
@@ -111,7 +115,7 @@ class TranslateConfig:
     """The ``translate`` params section.
 
     Attributes:
-        backend: ``reference``, ``hf`` or ``openai`` (see :mod:`xlrm.translation`).
+        backend: ``reference``, ``hf``, ``vllm`` or ``openai`` (see :mod:`xlrm.translation`).
         source_language: language of the rows to translate.
         langid: drop rows whose checked texts are not identified as the target.
         langid_min_chars: shorter texts (after removing code and numbers) are not judged.
@@ -119,18 +123,27 @@ class TranslateConfig:
             replies are in another language on purpose (the seed set's language-fidelity
             pairs) checks prompt and chosen only.
         max_rows: translate only the first N source rows (None = all).
-        hf, openai: settings of those backends.
+        chunk_segments: ``vllm`` only: segments submitted in one ``llm.generate`` call
+            (vLLM batches them itself); each call's translations are journaled when it
+            returns, so a kill loses at most one call.
+        hf, openai: settings of those backends (``hf`` also names the model, prompt and
+            limits the ``vllm`` backend runs).
+        vllm: vLLM engine arguments of the ``vllm`` backend
+            (:class:`xlrm.vllm_engine.VLLMEngineConfig`: the names of ``vllm.EngineArgs``);
+            ``vllm.dtype`` defaults to ``hf.dtype``.
     """
 
-    backend: Literal["reference", "hf", "openai"]
+    backend: Literal["reference", "hf", "vllm", "openai"]
     source_language: str = "en"
     langid: bool = True
     langid_min_chars: int = 20
     langid_fields: list[Literal["prompt", "chosen", "rejected"]] = field(
         default_factory=lambda: ["prompt", "chosen", "rejected"])
     max_rows: int | None = None
+    chunk_segments: int = 8192
     hf: HFTranslateConfig = field(default_factory=HFTranslateConfig)
     openai: OpenAITranslateConfig = field(default_factory=OpenAITranslateConfig)
+    vllm: VLLMEngineConfig = field(default_factory=VLLMEngineConfig)
 
     def __post_init__(self) -> None:
         try:
@@ -141,3 +154,17 @@ class TranslateConfig:
             raise ValueError("max_rows must be >= 0 or null")
         if self.langid_min_chars < 0:
             raise ValueError("langid_min_chars must be >= 0")
+        if self.chunk_segments < 1:
+            raise ValueError(f"chunk_segments must be at least 1, got {self.chunk_segments}")
+
+    def journal_params(self) -> dict[str, Any]:
+        """The section as the resume journal fingerprints it: all of it except what only
+        changes throughput (``chunk_segments``, the vLLM memory/scheduling arguments --
+        :mod:`xlrm.vllm_engine` says why -- and, under ``vllm``, the HF-only
+        ``hf.batch_size`` and ``hf.device``), so changing those resumes a killed run."""
+        out = dataclasses.asdict(self)
+        del out["chunk_segments"]
+        out["vllm"] = {key: out["vllm"][key] for key in NUMERIC_KEYS}
+        if self.backend == "vllm":
+            del out["hf"]["batch_size"], out["hf"]["device"]
+        return out

@@ -83,6 +83,11 @@ def target_forcing(tokenizer: Any, source: str, target: str,
     return TargetForcing("none")
 
 
+def first_line(generated: str) -> str:
+    """A causal translator's translation: its continuation up to the first line break."""
+    return generated.lstrip(" \t").split("\n", 1)[0].strip()
+
+
 @register_backend("hf")
 class HFBackend(TextBackend):
     """Translates with a local ``transformers`` model, line by line, in length-sorted batches."""
@@ -208,22 +213,30 @@ class HFBackend(TextBackend):
         new = out[:, skip:]
         return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
 
-    def _causal(self, model: Any, tok: Any, batch: list[str], source: str, target: str
-                ) -> list[str]:
+    def causal_prompts(self, tok: Any, batch: list[str], source: str, target: str
+                       ) -> tuple[list[str], bool]:
+        """A causal translator's prompts for ``batch`` (``prompt_template``, wrapped as a
+        user turn by the tokenizer's chat template when ``chat_template`` is on and it has
+        one), and whether they were so wrapped (then they already hold the special tokens
+        and are tokenized with ``add_special_tokens=False``)."""
         fields = {"src_name": languages.name(source), "tgt_name": languages.name(target),
                   "src": source, "tgt": target}
         prompts = [self.hf.prompt_template.format(text=t, **fields) for t in batch]
-        templated = self.hf.chat_template and getattr(tok, "chat_template", None)
+        templated = bool(self.hf.chat_template and getattr(tok, "chat_template", None))
         if templated:
             prompts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                                add_generation_prompt=True) for p in prompts]
+        return prompts, templated
+
+    def _causal(self, model: Any, tok: Any, batch: list[str], source: str, target: str
+                ) -> list[str]:
+        prompts, templated = self.causal_prompts(tok, batch, source, target)
         enc = tok(prompts, return_tensors="pt", padding=True,
                   add_special_tokens=not templated)
         out = self._generate(model, enc, pad_token_id=tok.pad_token_id)
         new = out[:, enc["input_ids"].shape[1]:]
         self._count_cutoffs(new, model.generation_config.eos_token_id)
-        texts = tok.batch_decode(new, skip_special_tokens=True)
-        return [t.lstrip(" \t").split("\n", 1)[0].strip() for t in texts]
+        return [first_line(t) for t in tok.batch_decode(new, skip_special_tokens=True)]
 
     def translate_rows(self, rows: list[dict], source: str, target: str, *,
                        all_rows: list[dict] | None = None) -> RowResult:
