@@ -17,7 +17,6 @@ def main(ctx: StageContext) -> str:
 
     from xlrm.data.pairs import read_pairs_of
     from xlrm.errors import DataError
-    from xlrm.journal import Journal, digest, fingerprint
     from xlrm.languages import check
     from xlrm.translation.rows import translate_rows
 
@@ -32,14 +31,12 @@ def main(ctx: StageContext) -> str:
                         path=args.prepared)
     # Secrets never reach MLflow: the config names the env var holding the key, not the key.
     # Killed runs resume: translated segments / API replies are journaled beside args.out.
-    # The journal's fingerprint is ctx.journal's, except that the section's throughput-only
-    # settings (TranslateConfig.journal_params) are left out of it.
+    # The section's throughput-only settings (TranslateConfig.journal_params) are left out
+    # of the journal's fingerprint.
     local = cfg.backend in ("hf", "vllm")
     model = (cfg.hf.models.get(args.lang) or cfg.hf.model) if local else None
-    fp = fingerprint({"stage": STAGE.name, "args": vars(args),
-                      "params": {"translate": cfg.journal_params()},
-                      "inputs": digest(source)}, [model])
-    with Journal(args.out, fp).activate() as journal:
+    with ctx.journal(args.out, inputs=source, models=[model],
+                     params={"translate": cfg.journal_params()}) as journal:
         rows, stats = translate_rows(source, args.lang, cfg, all_rows=by_lang[args.lang])
         ctx.log_metrics({"resumed": journal.hits}, "translate")
         if not rows:

@@ -125,16 +125,19 @@ class StageContext:
     # ---- resuming after a kill (xlrm.journal)
     @contextlib.contextmanager
     def journal(self, out: str | os.PathLike, *, inputs: Any = None,
-                models: Sequence[str | os.PathLike | None] = ()) -> Iterator[Any]:
+                models: Sequence[str | os.PathLike | None] = (),
+                params: dict[str, Any] | None = None) -> Iterator[Any]:
         """The current :class:`xlrm.journal.Journal` of ``out`` for the block: its
-        fingerprint covers the stage, its arguments, its params, ``inputs`` (what the stage
-        read) and the ``models`` folders' files. The block writes the final output; on
+        fingerprint covers the stage, its arguments, its params (or ``params``, when the
+        stage leaves out settings that cannot change a unit's result), ``inputs`` (what the
+        stage read) and the ``models`` folders' files. The block writes the final output; on
         success the journal is removed, on an error (or a kill) it stays for the rerun."""
         from xlrm.journal import Journal, digest, fingerprint
         from xlrm.sections import dump
 
-        fp = fingerprint({"stage": self.stage.name, "args": vars(self.args),
-                          "params": {k: dump(v) for k, v in self.params.items()},
+        if params is None:
+            params = {k: dump(v) for k, v in self.params.items()}
+        fp = fingerprint({"stage": self.stage.name, "args": vars(self.args), "params": params,
                           "inputs": digest(inputs)}, models)
         with Journal(out, fp).activate() as j:
             yield j
