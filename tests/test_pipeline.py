@@ -43,7 +43,10 @@ def ran_stages(output: str) -> set[str]:
 MULTI_PROCESS = ("train_rm", "train_dpo")
 
 
-def copy_repo(dst: Path) -> None:
+def copy_repo(dst: Path, multi_process: bool = False) -> None:
+    """The repository's files (no DVC outputs) with the tiny preset as params.yaml; with
+    ``multi_process`` the training stages run on two gloo CPU processes (accelerate launch)
+    at the preset's global batch, the rest plain."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                            cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, files):
@@ -54,16 +57,16 @@ def copy_repo(dst: Path) -> None:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
     shutil.copyfile(REPO / "presets" / "tiny.yaml", dst / "params.yaml")
-    # The training stages run on two gloo CPU processes (accelerate launch), the rest plain.
-    from dvc.utils.serialize import modify_yaml
+    if multi_process:
+        from dvc.utils.serialize import modify_yaml
 
-    with modify_yaml(dst / "params.yaml") as params:
-        for stage in MULTI_PROCESS:
-            params["launch"][stage] = {"config_file": "accelerate/cpu2.yaml"}
-            section = params[stage]  # the preset's global batch, half of it per process
-            section["global_batch_size"] = (section["per_device_train_batch_size"]
-                                            * section.pop("gradient_accumulation_steps", 1))
-            section["per_device_train_batch_size"] //= 2
+        with modify_yaml(dst / "params.yaml") as params:
+            for stage in MULTI_PROCESS:
+                params["launch"][stage] = {"config_file": "accelerate/cpu2.yaml"}
+                section = params[stage]  # the preset's global batch, half of it per process
+                section["global_batch_size"] = (section["per_device_train_batch_size"]
+                                                * section.pop("gradient_accumulation_steps", 1))
+                section["per_device_train_batch_size"] //= 2
     for path in ("dvc.lock",):
         (dst / path).unlink(missing_ok=True)
 
@@ -73,7 +76,7 @@ def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("xlrm")
     work = root / "work"
     work.mkdir()
-    copy_repo(work)
+    copy_repo(work, multi_process=True)
     sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", work)
     first = sh(["dvc", "repro"], work)
     return {"root": root, "work": work, "first": first}
