@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="override the dense bf16 peak used for MFU (TFLOP/s)")
     p.add_argument("--budget-s", type=float, default=420,
                    help="skip the remaining parts once this much wall time has passed")
-    p.add_argument("--skip", default="", help="comma list: train,eval,gen,vllm")
+    p.add_argument("--skip", default="", help="comma list: train,eval,gen,vllm,sharded")
     p.add_argument("--out", type=Path, default=B.REPO / "bench" / "out" / "gpu.json")
     a = p.parse_args(argv)
     a.skip = {s.strip() for s in a.skip.split(",") if s.strip()}
@@ -439,6 +439,17 @@ def main(argv: list[str] | None = None) -> int:
             result["vllm"] = {"available": "vllm" in vllm_note and "missing" not in vllm_note,
                               "note": vllm_note if cuda else "not run on CPU"}
     held = None
+    if cuda:  # the training stages under ZeRO-3 / FSDP2 launches (bench/gpu_sharded.py)
+        from gpu_sharded import part_sharded
+        from transformers import AutoModelForCausalLM
+
+        def sharded() -> dict:
+            small = make_config("0.5b", tok, attn)
+            return part_sharded(build(AutoModelForCausalLM, small, "cpu", torch.float32), tok, rows)
+
+        run("sharded", sharded, min_left=120.0)
+    elif "sharded" not in a.skip:
+        result["sharded"] = {"note": "not run on CPU (ZeRO-3 and FSDP2 launches need a GPU)"}
     result["errors"] = errors
     result["wall_s"] = time.perf_counter() - t_start
     if cuda:
