@@ -43,10 +43,11 @@ def ran_stages(output: str) -> set[str]:
 MULTI_PROCESS = ("train_rm", "train_dpo")
 
 
-def copy_repo(dst: Path, multi_process: bool = False) -> None:
+def copy_repo(dst: Path, multi_process: bool = False, lora: bool = False) -> None:
     """The repository's files (no DVC outputs) with the tiny preset as params.yaml; with
     ``multi_process`` the training stages run on two gloo CPU processes (accelerate launch)
-    at the preset's global batch, the rest plain."""
+    at the preset's global batch, the rest plain; with ``lora`` both train LoRA adapters
+    (whose saved configs once changed with the hash seed)."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                            cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, files):
@@ -57,11 +58,19 @@ def copy_repo(dst: Path, multi_process: bool = False) -> None:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
     shutil.copyfile(REPO / "presets" / "tiny.yaml", dst / "params.yaml")
-    if multi_process:
+    if multi_process or lora:
         from dvc.utils.serialize import modify_yaml
 
         with modify_yaml(dst / "params.yaml") as params:
-            for stage in MULTI_PROCESS:
+            if lora:
+                for section in ("train_rm", "train_dpo"):
+                    params[section]["lora"] = {"r": 4, "lora_alpha": 8}
+                # the RM adapter's readers outside the RM stages need the base it was trained on
+                params["eval_alpaca"]["judge"]["rm_base_model"] = "models/base"
+                for spec in params["eval_offshelf"]["classifiers"]:
+                    if spec["model"].startswith("models/rm/"):
+                        spec["base"] = "models/base"
+            for stage in MULTI_PROCESS if multi_process else ():
                 params["launch"][stage] = {"config_file": "accelerate/cpu2.yaml"}
                 section = params[stage]  # the preset's global batch, half of it per process
                 section["global_batch_size"] = (section["per_device_train_batch_size"]
@@ -76,10 +85,19 @@ def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("xlrm")
     work = root / "work"
     work.mkdir()
-    copy_repo(work, multi_process=True)
+    copy_repo(work, multi_process=True, lora=True)
     sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", work)
-    first = sh(["dvc", "repro"], work)
-    return {"root": root, "work": work, "first": first}
+    first = sh("PYTHONHASHSEED=1 dvc repro", work)
+    tracked = {d: folder_bytes(work / d) for d in TRACKED}
+    return {"root": root, "work": work, "first": first, "tracked": tracked,
+            "lock": (work / "dvc.lock").read_text()}
+
+
+TRACKED = ("metrics", "results", "models/rm", "models/dpo")
+
+
+def folder_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 LANGS = ["en", "es", "it", "ko", "zh"]
@@ -193,6 +211,20 @@ def test_every_stage_run_is_in_mlflow_with_its_tags(pipeline):
 def test_second_repro_runs_nothing(pipeline):
     out = sh(["dvc", "repro"], pipeline["work"])
     assert ran_stages(out) == set()
+
+
+def test_forced_rerun_under_another_hash_seed_writes_the_same_bytes(pipeline):
+    """``dvc repro -f`` under another hash seed (training on two processes, LoRA adapters):
+    the same metrics, results and RM/DPO folders, so the same dvc.lock, DVC's cache holds
+    and ``dvc push`` stores no copies."""
+    work = pipeline["work"]
+    sh("PYTHONHASHSEED=2 dvc repro -f", work, timeout=1800)
+    assert any(name.endswith("adapter_config.json") for name in pipeline["tracked"]["models/rm"])
+    for d in TRACKED:
+        again = folder_bytes(work / d)
+        assert sorted(again) == sorted(pipeline["tracked"][d]), d
+        assert [k for k in again if again[k] != pipeline["tracked"][d][k]] == [], d
+    assert (work / "dvc.lock").read_text() == pipeline["lock"]
     assert "Data and pipelines are up to date" in out
 
 

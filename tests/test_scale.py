@@ -44,6 +44,15 @@ def test_launch_section_loads_and_says_when_a_stage_is_plain():
                         ("--main_process_ip", "10.0.0.1"), ("--main_process_port", "29500")):
         assert cmd[cmd.index(flag) + 1] == value
     assert cmd[-3:] == ["--rdzv_backend", "c10d", "s.py"]
+    import xlrm.launch as launch
+
+    # no config file: --multi_gpu on GPUs; gloo ranks on a CPU-only machine
+    for gpus, want in ((4, ["--multi_gpu"]), (0, ["--config_file", str(launch.CPU_CONFIG)])):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(launch, "visible_gpus", lambda gpus=gpus: gpus)
+            cmd = LaunchSettings(num_processes=2).command("s.py", [])
+        assert cmd[3:-1] == [*want, "--num_processes", "2"]
+    assert launch.CPU_CONFIG.is_file()
     with pytest.raises(ConfigError, match=r"launch\.train_rm: unknown key\(s\) \['gpus'\]"):
         load_config(LaunchConfig, {"train_rm": {"gpus": 4}}, "launch")
     with pytest.raises(ConfigError, match="num_processes must be at least 1"):

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Set in the environment of a relaunched stage: its ranks must not relaunch again.
 LAUNCHED_ENV = "XLRM_LAUNCHED"
+# Several processes without a config file on a machine without GPUs: gloo ranks on the CPU.
+CPU_CONFIG = Path(__file__).resolve().parents[1] / "accelerate" / "cpu2.yaml"
 
 
 @dataclass
@@ -74,14 +76,16 @@ class LaunchSettings:
         cmd = [sys.executable, "-m", "accelerate.commands.launch"]
         if self.config_file is not None:
             cmd += ["--config_file", self.config_file]
+        elif self.num_processes not in (None, 1):
+            # No config file: several local processes on the GPUs, or, without any, on the CPU
+            # (accelerate's --cpu flag alone starts one process; its multi-GPU type with
+            # use_cpu, accelerate/cpu2.yaml, starts num_processes gloo ranks).
+            cmd += ["--multi_gpu"] if visible_gpus() > 1 else ["--config_file", str(CPU_CONFIG)]
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in ("config_file", "extra_args") or value is None:
                 continue
             cmd += [f"--{f.name}", str(value)]
-        if self.config_file is None and self.num_processes not in (None, 1):
-            # no config file: several local processes on the GPUs, or on the CPU without any
-            cmd += ["--multi_gpu"] if visible_gpus() > 1 else ["--multi_gpu", "--cpu"]
         return [*cmd, *self.extra_args, str(script), *argv]
 
 
