@@ -17,6 +17,13 @@ Units are keyed by a tuple of strings and numbers (``("segment", "de", text)``,
 value. :meth:`Journal.activate` makes a journal the process's current one
 (:func:`current`), which is how :class:`xlrm.openai_client.ChatClient` journals every
 reply it receives: a rerun is not charged again for requests already answered.
+
+Several processes (a stage under ``accelerate launch``, :mod:`xlrm.distributed`): rank 0
+opens the journal first (cutting a torn line, discarding a stale journal), then the other
+ranks read what it left, and nobody goes on before all have read, so every rank starts
+from the same completed units. Only rank 0 appends and removes the side files; the others
+keep their ``done`` in memory. Each unit's value is the same on every rank (the scoring
+gathers every rank's results), so the ranks keep agreeing on what is done.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from xlrm.distributed import is_main, main_first
 from xlrm.io import write_json
 
 log = logging.getLogger(__name__)
@@ -116,17 +124,27 @@ class Journal:
         self.hits = 0
         self._lock = threading.Lock()
         self._unsynced = 0
+        self.writer = is_main()  # only rank 0 of a launch writes the side files
+        self._f = None
         self.out_path.parent.mkdir(parents=True, exist_ok=True)
+        with main_first():
+            self._open(fingerprint)
+
+    def _open(self, fingerprint: str) -> None:
         old = None
         if self.meta.exists():
             try:
                 old = json.loads(self.meta.read_text(encoding="utf-8")).get("fingerprint")
             except (OSError, json.JSONDecodeError, AttributeError):
                 old = None
-        if old == fingerprint and self.path.exists():
+        resuming = old == fingerprint and self.path.exists()
+        if resuming:
             self._load()
-            log.info("%s: resuming, %d unit(s) already done", self.out_path, len(self.done))
-        elif self.path.exists() or self.meta.exists():
+            if self.writer:
+                log.info("%s: resuming, %d unit(s) already done", self.out_path, len(self.done))
+        if not self.writer:
+            return  # another rank: rank 0 has already made the side files what they must be
+        if not resuming and (self.path.exists() or self.meta.exists()):
             log.warning("%s: the partial results were made with another model, inputs or "
                         "settings; starting over", self.out_path)
             self.discard()
@@ -137,14 +155,13 @@ class Journal:
     def _load(self) -> None:
         data = self.path.read_bytes()
         cut = data.rfind(b"\n") + 1
-        if cut < len(data):
+        if cut < len(data) and self.writer:  # (the other ranks read what rank 0 has cut)
             log.warning("%s: dropping a torn last line (%d bytes)", self.path, len(data) - cut)
             with open(self.path, "r+b") as f:
                 f.truncate(cut)
                 os.fsync(f.fileno())
-            data = data[:cut]
         dropped = 0
-        for line in data.split(b"\n"):
+        for line in data[:cut].split(b"\n"):
             if not line.strip():
                 continue
             try:
@@ -157,7 +174,7 @@ class Journal:
                 dropped += 1
                 continue
             self.done[key] = rec if self.key_of else rec["v"]
-        if dropped:
+        if dropped and self.writer:
             log.warning("%s: dropping %d unreadable, unexpected or repeated line(s)",
                         self.path, dropped)
             with open(self.path, "w", encoding="utf-8") as f:
@@ -187,14 +204,16 @@ class Journal:
             n = 0
             for key, value in items:
                 key = tuple(key)
-                self._f.write(self._line(key, value))
+                if self.writer:
+                    self._f.write(self._line(key, value))
                 self.done[key] = value
                 n += 1
-            self._f.flush()
-            self._unsynced += n
-            if self._unsynced >= self.flush_every:
-                os.fsync(self._f.fileno())
-                self._unsynced = 0
+            if self.writer:
+                self._f.flush()
+                self._unsynced += n
+                if self._unsynced >= self.flush_every:
+                    os.fsync(self._f.fileno())
+                    self._unsynced = 0
         delay = os.environ.get(TEST_SLEEP_ENV)
         if delay:
             time.sleep(float(delay))
@@ -213,15 +232,16 @@ class Journal:
 
     # ---- life
     def close(self) -> None:
-        if not self._f.closed:
+        if self._f is not None and not self._f.closed:
             self._f.flush()
             os.fsync(self._f.fileno())
             self._f.close()
 
     def discard(self) -> None:
         """Remove both side files (after the final output is in place)."""
-        if getattr(self, "_f", None) is not None:
-            self.close()
+        self.close()
+        if not self.writer:
+            return
         self.path.unlink(missing_ok=True)
         self.meta.unlink(missing_ok=True)
 

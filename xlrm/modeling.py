@@ -28,13 +28,17 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> cuda, then mps, then cpu; anything else is returned unchanged."""
+    """``auto`` -> cuda, then mps, then cpu; anything else is returned unchanged, except
+    that under a multi-process launch ``cuda`` is the rank's own GPU
+    (:func:`xlrm.distributed.rank_device`)."""
     import torch
 
+    from xlrm.distributed import rank_device
+
     if device != "auto":
-        return device
+        return rank_device(device)
     if torch.cuda.is_available():
-        return "cuda"
+        return rank_device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"

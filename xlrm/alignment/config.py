@@ -22,7 +22,8 @@ class LabelConfig:
     min_margin: float = 0.0          # drop a prompt when best - worst reward is below this
     max_length: int | None = 2048    # left-truncation of scored conversations
     token_budget: int = 16384
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    # auto: float32 on a CPU, bfloat16 on an accelerator (xlrm.modeling.resolve_dtype)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
 
     def __post_init__(self) -> None:

@@ -81,8 +81,12 @@ class HFJudge(LocalJudge):
 
     def label_probs(self, prompts: list[list[int]]) -> np.ndarray:
         """``[len(prompts), 2]`` next-token probabilities of labels A and B (each the sum
-        over its :func:`label_token_ids`), batched by length with left padding."""
+        over its :func:`label_token_ids`), batched by length with left padding. Under a
+        multi-process launch the batches are split between the ranks and every rank gets
+        all probabilities (:func:`xlrm.distributed.map_shared`)."""
         import torch
+
+        from xlrm.distributed import map_shared
 
         model, tok = self.load()
         device = next(model.parameters()).device
@@ -90,8 +94,9 @@ class HFJudge(LocalJudge):
         out = np.zeros((len(prompts), 2))
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         bs = self.cfg.batch_size
-        for start in range(0, len(order), bs):
-            idx = order[start:start + bs]
+        batches = [order[start:start + bs] for start in range(0, len(order), bs)]
+
+        def run(idx: list[int]) -> np.ndarray:
             width = max(len(prompts[i]) for i in idx)
             ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
@@ -108,8 +113,14 @@ class HFJudge(LocalJudge):
                 except TypeError:  # a model without logits_to_keep
                     logits = model(**kwargs).logits[:, -1, :]
             probs = torch.softmax(logits.float(), dim=-1).cpu()
+            got = np.zeros((len(idx), 2))
             for k, label_ids in enumerate(self._label_ids or []):
-                out[idx, k] = probs[:, label_ids].sum(dim=-1).numpy()
+                got[:, k] = probs[:, label_ids].sum(dim=-1).numpy()
+            return got
+
+        costs = [len(idx) * len(prompts[idx[0]]) for idx in batches]
+        for idx, got in zip(batches, map_shared(batches, run, costs)):
+            out[idx] = got
         return out
 
     def ask_probs(self, instructions: list[str], outputs_a: list[str], outputs_b: list[str],

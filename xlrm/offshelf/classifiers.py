@@ -96,6 +96,7 @@ def score_pairs_forward(model: Any, tokenizer: Any, rows: list[dict], *,
     """
     import torch
 
+    from xlrm.distributed import map_shared
     from xlrm.reward.score import length_batches
     from xlrm.reward.tokens import encode_conversations
     from xlrm.schema import messages_for
@@ -108,16 +109,22 @@ def score_pairs_forward(model: Any, tokenizer: Any, rows: list[dict], *,
     lengths = [len(x) for x in ids]
     scores = np.full(len(ids), np.nan)
     batches = length_batches(lengths, token_budget, max_batch=256 if pad is not None else 1)
-    with torch.inference_mode():
-        for batch in batches:
-            width = max(lengths[i] for i in batch)
-            inp = torch.full((len(batch), width), pad if pad is not None else 0, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for j, i in enumerate(batch):
-                inp[j, : lengths[i]] = torch.tensor(ids[i])
-                mask[j, : lengths[i]] = 1
+
+    def run(batch) -> np.ndarray:
+        width = max(lengths[i] for i in batch)
+        inp = torch.full((len(batch), width), pad if pad is not None else 0, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for j, i in enumerate(batch):
+            inp[j, : lengths[i]] = torch.tensor(ids[i])
+            mask[j, : lengths[i]] = 1
+        with torch.inference_mode():
             out = model(input_ids=inp.to(device), attention_mask=mask.to(device))
-            scores[batch] = reward_from_output(out).float().cpu().numpy()
+            return reward_from_output(out).float().cpu().numpy()
+
+    # under a multi-process launch each rank runs its share of the batches (xlrm.distributed)
+    costs = [len(b) * max(lengths[i] for i in b) for b in batches]
+    for batch, batch_scores in zip(batches, map_shared(batches, run, costs)):
+        scores[batch] = batch_scores
     n = len(rows)
     stats = {"pairs": n, "sequences": len(convs), "truncated_sequences": truncated,
              "tokens": int(sum(lengths))}

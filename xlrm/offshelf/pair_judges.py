@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from xlrm.distributed import on_main
 from xlrm.errors import ConfigError
 from xlrm.journal import unit
 from xlrm.judges.base import JudgeError
@@ -39,9 +40,14 @@ class PairJudge:
     :meth:`ask` returns, per query, the judge's probability that reply **A** is the better
     one: ``P(A) / (P(A) + P(B))`` from label probabilities, 1.0 or 0.0 from a parsed text
     reply, NaN when there is no verdict. Subclasses (and test doubles) implement it.
+
+    Under a multi-process launch a local model's batches are split between the ranks
+    (:mod:`xlrm.distributed`); a judge with ``main_only`` (an endpoint that is paid per
+    request) is asked by rank 0 alone, which hands the answers to the others.
     """
 
     kind: str = ""
+    main_only: bool = False
 
     def __init__(self, spec: JudgeSpec | None = None):
         self.spec = spec
@@ -76,7 +82,10 @@ class OpenAIPairJudge(OpenAIJudge, PairJudge):
     """An OpenAI-compatible endpoint, through :class:`xlrm.judges.openai.OpenAIJudge`'s
     request, counters and :class:`xlrm.openai_client.ChatClient` (retries, key redaction,
     refused redirects). The first reply token's ``top_logprobs`` give
-    ``P(A) / (P(A) + P(B))``; without them the reply text is parsed."""
+    ``P(A) / (P(A) + P(B))``; without them the reply text is parsed. Rank 0 alone asks
+    (its journal keeps every paid reply)."""
+
+    main_only = True
 
     def __init__(self, spec: JudgeSpec):
         OpenAIJudge.__init__(self, spec)
@@ -199,8 +208,10 @@ def judge_eval_sets(judge: PairJudge, eval_sets: dict[str, list[dict]], name: st
             continue
         # One journal unit per language (xlrm.journal); an API judge's replies are also
         # journaled one by one (ChatClient), so a kill mid-language loses no paid request.
-        done = unit(("judge", name, lang),
-                    lambda: dict(zip(("rows", "counts"), judge_pairs(judge, rows, lang, name))))
+        def ask(rows=rows, lang=lang) -> dict:
+            return dict(zip(("rows", "counts"), judge_pairs(judge, rows, lang, name)))
+
+        done = unit(("judge", name, lang), lambda: on_main(ask) if judge.main_only else ask())
         out, counts = done["rows"], done["counts"]
         rows_out.extend(out)
         per[lang] = counts

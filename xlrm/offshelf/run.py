@@ -58,7 +58,11 @@ def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
                  judge_kwargs: dict[str, dict] | None = None) -> dict[str, Any]:
     """Score every configured model, then write the scores folder (one ``<name>.jsonl`` per
     model), the matrix CSV and the metrics JSON (each atomically). ``judge_kwargs`` maps a
-    judge name to extra constructor arguments (tests: an already loaded model)."""
+    judge name to extra constructor arguments (tests: an already loaded model).
+
+    Under a multi-process launch every rank scores its share (:mod:`xlrm.distributed`) and
+    gets all scores; rank 0 alone writes."""
+    from xlrm.distributed import is_main
     from xlrm.io import atomic_path, write_json
 
     languages = list(eval_sets)
@@ -83,6 +87,8 @@ def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
     scores = [r for rows in per_model.values() for r in rows]
     matrix, metrics = offshelf_metrics(scores, stats, languages)
     _log_seconds(stats)
+    if not is_main():
+        return metrics
 
     with atomic_path(scores_dir, is_dir=True) as tmp:
         import json

@@ -89,7 +89,8 @@ class EvalRMConfig:
     max_length: int | None = 2048
     # Padded tokens per forward pass; sequences are grouped by length to fill it.
     token_budget: int = 16384
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    # auto: float32 on a CPU, bfloat16 on an accelerator (xlrm.modeling.resolve_dtype)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     # The untrained base is scored with this many random score heads (mean reported).
     base_heads: int = 5
     base_head_seed: int = 0

@@ -60,18 +60,28 @@ def pooled_states(model, ids: list[list[int]], pad_id: int, token_budget: int = 
                   device: str | None = None):
     """Last-token final hidden states for token sequences, batched by length.
 
-    Returns a float32 tensor ``[len(ids), hidden]`` in input order.
+    Returns a float32 tensor ``[len(ids), hidden]`` in input order. Under a multi-process
+    launch the batches (cut from all ``ids``, as one process cuts them) are split between
+    the ranks and every rank gets all states (:func:`xlrm.distributed.map_shared`).
     """
     import torch
 
+    from xlrm.distributed import map_shared
+
     device = device or next(model.parameters()).device
-    out = None
-    with torch.inference_mode():
-        for batch, inp, mask in padded_batches(ids, pad_id, token_budget):
-            h = _last_hidden(model, inp.to(device), mask.to(device)).float()
-            if out is None:
-                out = torch.empty((len(ids), h.shape[-1]), dtype=torch.float32)
-            out[torch.as_tensor(batch)] = h.cpu()
+    batches = list(padded_batches(ids, pad_id, token_budget))
+
+    def run(b):
+        _, inp, mask = b
+        with torch.inference_mode():
+            return _last_hidden(model, inp.to(device), mask.to(device)).float().cpu().numpy()
+
+    states = map_shared(batches, run, costs=[inp.numel() for _, inp, _ in batches])
+    if not states:
+        return None
+    out = torch.empty((len(ids), states[0].shape[-1]), dtype=torch.float32)
+    for (batch, _, _), h in zip(batches, states):
+        out[torch.as_tensor(batch)] = torch.from_numpy(h)
     return out
 
 
