@@ -20,7 +20,6 @@ STAGE.add("--metrics", required=True, help="output metrics JSON")
 
 def main(ctx: StageContext) -> str:
     from xlrm.data.loaders import load_eval_set
-    from xlrm.distributed import journal_params
     from xlrm.offshelf.run import run_offshelf
 
     args = ctx.args
@@ -29,8 +28,7 @@ def main(ctx: StageContext) -> str:
     # args.scores_dir.
     cfg = ctx["eval_offshelf"]
     with ctx.journal(args.scores_dir, inputs=eval_sets,
-                     models=[s.model for s in [*cfg.classifiers, *cfg.judges]],
-                     params=journal_params(ctx.params)) as journal:
+                     models=[s.model for s in [*cfg.classifiers, *cfg.judges]]) as journal:
         metrics = run_offshelf(cfg, eval_sets, scores_dir=args.scores_dir,
                                matrix_csv=args.matrix, metrics_json=args.metrics)
     ctx.log_metrics({"resumed": journal.hits}, "offshelf")

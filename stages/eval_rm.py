@@ -21,16 +21,14 @@ def main(ctx: StageContext) -> str:
     import pandas as pd
 
     from xlrm.data.loaders import load_eval_set
-    from xlrm.distributed import journal_params
     from xlrm.evaluation.accuracy import accuracy_report
     from xlrm.reward.evaluate import evaluate_model
 
     args = ctx.args
     eval_sets = load_eval_set(args.eval_dir, ctx["eval_languages"])
     # Killed runs resume: each scored language is journaled beside args.scores (the rerun
-    # may use another launch: journal_params leaves launch.eval_rm out of the fingerprint).
-    with ctx.journal(args.scores, inputs=eval_sets, models=[args.model, args.base],
-                     params=journal_params(ctx.params)):
+    # may use another launch: ctx.journal leaves launch.eval_rm out of the fingerprint).
+    with ctx.journal(args.scores, inputs=eval_sets, models=[args.model, args.base]):
         scores, stats = evaluate_model(args.model, args.base, eval_sets, args.rm,
                                        ctx["eval_rm"])
         report = accuracy_report(pd.DataFrame(scores))[args.rm]

@@ -19,7 +19,6 @@ def main(ctx: StageContext) -> str:
     from xlrm.alignment.label import (LABELLERS, label, labeller_rm, load_labelling_rms,
                                       read_samples)
     from xlrm.data.instructions import read_prompts
-    from xlrm.distributed import journal_params
     from xlrm.io import write_jsonl
     from xlrm.modeling import load_tokenizer
 
@@ -31,8 +30,7 @@ def main(ctx: StageContext) -> str:
     # Killed runs resume: each labelling RM's scores are journaled beside args.out_dir.
     with ctx.journal(args.out_dir, inputs=[samples, prompts],
                      models=[args.base, *(f"{args.rm_dir}/{labeller_rm(n, args.lang, src)}"
-                                          for n in LABELLERS)],
-                     params=journal_params(ctx.params)) as journal:
+                                          for n in LABELLERS)]) as journal:
         pairs, stats = label(samples, prompts, rms, load_tokenizer(args.base), args.lang, cfg)
         with ctx.out_dir(args.out_dir) as tmp:
             for name, rows in pairs.items():

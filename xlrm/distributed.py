@@ -124,12 +124,3 @@ def main_first() -> Iterator[None]:
     with st.main_process_first():
         yield
     st.wait_for_everyone()
-
-
-def journal_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A scoring stage's params for its journal's fingerprint (``ctx.journal(params=...)``):
-    all but its ``launch.<stage>`` entry. The batches are the same on any process count, so
-    a run killed on N processes may resume on another number (or another port)."""
-    from xlrm.sections import dump
-
-    return {k: dump(v) for k, v in params.items() if not k.startswith("launch.")}

@@ -128,15 +128,16 @@ class StageContext:
                 models: Sequence[str | os.PathLike | None] = (),
                 params: dict[str, Any] | None = None) -> Iterator[Any]:
         """The current :class:`xlrm.journal.Journal` of ``out`` for the block: its
-        fingerprint covers the stage, its arguments, its params (or ``params``, when the
-        stage leaves out settings that cannot change a unit's result), ``inputs`` (what the
-        stage read) and the ``models`` folders' files. The block writes the final output; on
+        fingerprint covers the stage, its arguments, its params but its ``launch.<stage>``
+        entry (a run killed on N processes resumes on another number; or ``params``, when the
+        stage leaves out further settings that cannot change a unit's result), ``inputs``
+        (what the stage read) and the ``models`` folders' files. The block writes the final output; on
         success the journal is removed, on an error (or a kill) it stays for the rerun."""
         from xlrm.journal import Journal, digest, fingerprint
         from xlrm.sections import dump
 
-        if params is None:
-            params = {k: dump(v) for k, v in self.params.items()}
+        if params is None:  # how the stage was launched cannot change a unit's result
+            params = {k: dump(v) for k, v in self.params.items() if not k.startswith("launch.")}
         fp = fingerprint({"stage": self.stage.name, "args": vars(self.args), "params": params,
                           "inputs": digest(inputs)}, models)
         with Journal(out, fp).activate() as j:
