@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from test_offshelf import _write_eval_dir
-from test_resume import _eval_sets, assert_clean
+from test_resume import _eval_sets, assert_clean, label_inputs
 
 from xlrm import distributed
 from xlrm.distributed import deal, map_shared, on_main
@@ -214,19 +214,7 @@ def test_eval_rm_on_two_processes_writes_the_one_process_scores_and_resumes(
 
 @pytest.mark.slow  # starts stage subprocesses, one of them on two processes
 def test_label_on_two_processes_writes_the_one_process_pairs(tiny_base, tmp_path):
-    from xlrm.modeling import load_seqcls
-
-    for lang, seed in (("en", 0), ("ko", 1)):
-        load_seqcls(tiny_base, seed=seed).save_pretrained(tmp_path / "rm" / lang)
-    (tmp_path / "ko.train.jsonl").write_text("".join(
-        json.dumps({"id": f"p{i}", "language": "ko",
-                    "messages": [{"role": "user", "content": f"Question {i}?"}]}) + "\n"
-        for i in range(6)))
-    (tmp_path / "samples.jsonl").write_text("".join(
-        json.dumps({"prompt_id": f"p{i}", "sample": k, "text": f"Answer {i} {k} " * (k + 1)})
-        + "\n" for i in range(6) for k in range(3)))
-    params = {"label": {"max_length": 128, "token_budget": 128, "device": "cpu"},
-              "translate": {"backend": "reference", "source_language": "en"}}
+    params = label_inputs(tiny_base, tmp_path, prompts=6, token_budget=128)
 
     def cmd(folder: str, launch: dict) -> list[str]:
         return _stage("label", {**params, "launch": {"label": launch}}, [

@@ -119,7 +119,7 @@ def test_repro_writes_every_output(pipeline):
                 *(f"train_dpo@{r}" for r in DPO_RUNS), *(f"eval_alpaca@{r}" for r in DPO_RUNS)}
     assert ran == expected
     for lang in langs:
-        assert (work / "models" / "rm" / lang / "config.json").exists()
+        assert (work / "models" / "rm" / lang / "adapter_config.json").exists()  # LoRA (fixture)
         acc = json.loads((work / "metrics" / "eval_rm" / f"{lang}.json").read_text())["accuracy"]
         assert set(acc) == set(langs) and all(0.0 <= v <= 1.0 for v in acc.values())
     matrix = (work / "results" / "transfer_matrix.csv").read_text().splitlines()
@@ -211,6 +211,7 @@ def test_every_stage_run_is_in_mlflow_with_its_tags(pipeline):
 def test_second_repro_runs_nothing(pipeline):
     out = sh(["dvc", "repro"], pipeline["work"])
     assert ran_stages(out) == set()
+    assert "Data and pipelines are up to date" in out
 
 
 def test_forced_rerun_under_another_hash_seed_writes_the_same_bytes(pipeline):
@@ -225,7 +226,6 @@ def test_forced_rerun_under_another_hash_seed_writes_the_same_bytes(pipeline):
         assert sorted(again) == sorted(pipeline["tracked"][d]), d
         assert [k for k in again if again[k] != pipeline["tracked"][d][k]] == [], d
     assert (work / "dvc.lock").read_text() == pipeline["lock"]
-    assert "Data and pipelines are up to date" in out
 
 
 def test_changing_a_train_rm_value_reruns_only_what_follows(pipeline):
@@ -257,8 +257,10 @@ def test_changing_a_train_rm_value_reruns_only_what_follows(pipeline):
 def test_changing_dpo_beta_reruns_only_dpo_and_what_follows(pipeline):
     work = pipeline["work"]
     out = sh(["dvc", "exp", "run", "-n", "beta-up", "-S", "train_dpo.beta=0.2"], work)
-    assert ran_stages(out) == {*(f"train_dpo@{r}" for r in DPO_RUNS),
-                               *(f"eval_alpaca@{r}" for r in DPO_RUNS), "alignment", "report"}
+    dpo = {*(f"train_dpo@{r}" for r in DPO_RUNS), *(f"eval_alpaca@{r}" for r in DPO_RUNS)}
+    # alignment and report rerun only if the judged answers changed (a tiny LoRA policy's
+    # 16 greedy tokens may not); nothing upstream of DPO reruns
+    assert dpo <= ran_stages(out) <= dpo | {"alignment", "report"}
     show = sh(["dvc", "exp", "show", "--md"], work)
     assert "beta-up" in show and "metrics/alignment.json" in sh(["dvc", "metrics", "show"], work)
     sh(["dvc", "exp", "apply", "beta-up"], work)
@@ -275,7 +277,7 @@ def test_push_then_pull_into_a_fresh_clone(pipeline):
     sh(["git", "clone", "-q", str(work), str(clone)], root)
     assert not (clone / "models" / "rm" / "ko").exists()
     sh(["dvc", "pull"], clone)
-    assert (clone / "models" / "rm" / "ko" / "config.json").exists()
+    assert (clone / "models" / "rm" / "ko" / "adapter_config.json").exists()
     assert (clone / "results" / "scores" / "ko.jsonl").exists()
     status = sh(["dvc", "status"], clone)
     assert "Data and pipelines are up to date" in status

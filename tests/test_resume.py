@@ -208,21 +208,27 @@ def test_eval_rm_killed_and_rerun_scores_only_the_missing_languages(tiny_base, s
 # ---------------------------------------------------------------------------- label
 
 
-@pytest.mark.slow  # starts stage subprocesses
-def test_label_killed_and_rerun_scores_only_the_missing_labeller(tiny_base, tmp_path):
+def label_inputs(tiny_base: Path, folder: Path, prompts: int, token_budget: int) -> dict:
+    """``label``'s inputs in ``folder`` (two random RMs, ``prompts`` Korean prompts with three
+    samples each); its params."""
     from xlrm.modeling import load_seqcls
 
     for lang, seed in (("en", 0), ("ko", 1)):
-        load_seqcls(tiny_base, seed=seed).save_pretrained(tmp_path / "rm" / lang)
-    (tmp_path / "ko.train.jsonl").write_text("".join(
+        load_seqcls(tiny_base, seed=seed).save_pretrained(folder / "rm" / lang)
+    (folder / "ko.train.jsonl").write_text("".join(
         json.dumps({"id": f"p{i}", "language": "ko",
                     "messages": [{"role": "user", "content": f"Question {i}?"}]}) + "\n"
-        for i in range(4)))
-    (tmp_path / "samples.jsonl").write_text("".join(
+        for i in range(prompts)))
+    (folder / "samples.jsonl").write_text("".join(
         json.dumps({"prompt_id": f"p{i}", "sample": k, "text": f"Answer {i} {k} " * (k + 1)})
-        + "\n" for i in range(4) for k in range(3)))
-    params = {"label": {"max_length": 128, "token_budget": 512, "device": "cpu"},
-              "translate": {"backend": "reference", "source_language": "en"}}
+        + "\n" for i in range(prompts) for k in range(3)))
+    return {"label": {"max_length": 128, "token_budget": token_budget, "device": "cpu"},
+            "translate": {"backend": "reference", "source_language": "en"}}
+
+
+@pytest.mark.slow  # starts stage subprocesses
+def test_label_killed_and_rerun_scores_only_the_missing_labeller(tiny_base, tmp_path):
+    params = label_inputs(tiny_base, tmp_path, prompts=4, token_budget=512)
     out, ref = tmp_path / "labelled", tmp_path / "ref" / "labelled"
 
     def cmd(o: Path) -> list[str]:
