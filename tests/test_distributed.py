@@ -12,13 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from test_offshelf import _write_eval_dir
-from test_resume import _eval_sets, assert_clean, label_inputs
+from test_resume import _eval_sets, assert_clean, label_inputs, wait_for_journal
 
 from xlrm import distributed
 from xlrm.distributed import deal, map_shared, on_main
@@ -146,11 +145,7 @@ def kill_group_after(cmd: list[str], out: Path, units: int, cwd: Path, store: Pa
                                 env=_env(**{TEST_SLEEP_ENV: "2",
                                             "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}))
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            if journal.exists() and journal.read_bytes().count(b"\n") >= units:
-                break
-            time.sleep(0.05)
+        wait_for_journal(proc, journal, units)
         assert proc.poll() is None, (cwd / f"killed-{out.name}.log").read_text()[-3000:]
     finally:
         top = psutil.Process(proc.pid)

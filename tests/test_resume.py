@@ -37,6 +37,16 @@ def _stage(name: str, params: dict, argv: list[str], cwd: Path) -> list[str]:
             "--params", str(cwd / "params.yaml"), *argv]
 
 
+def wait_for_journal(proc: subprocess.Popen, journal: Path, units: int,
+                     timeout_s: float = 300) -> None:
+    """Until ``journal`` holds ``units`` complete lines, ``proc`` ends or the time is up."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_bytes().count(b"\n") >= units:
+            return
+        time.sleep(0.05)
+
+
 def kill_after(cmd: list[str], out: Path, units: int, cwd: Path) -> int:
     """Start ``cmd`` slowed down after each journaled unit; SIGKILL it once the journal of
     ``out`` holds ``units`` lines; return how many complete lines it holds then."""
@@ -46,11 +56,7 @@ def kill_after(cmd: list[str], out: Path, units: int, cwd: Path) -> int:
         proc = subprocess.Popen(cmd, cwd=cwd, env=_env(**{TEST_SLEEP_ENV: "2"}),
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            if journal.exists() and journal.read_bytes().count(b"\n") >= units:
-                break
-            time.sleep(0.05)
+        wait_for_journal(proc, journal, units)
         assert proc.poll() is None, f"the run ended before the kill: {log_path.read_text()[-3000:]}"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
