@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_determinism import assert_same_files, folder_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -95,9 +96,6 @@ def pipeline(tmp_path_factory):
 
 TRACKED = ("metrics", "results", "models/rm", "models/dpo")
 
-
-def folder_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 LANGS = ["en", "es", "it", "ko", "zh"]
@@ -222,9 +220,7 @@ def test_forced_rerun_under_another_hash_seed_writes_the_same_bytes(pipeline):
     sh("PYTHONHASHSEED=2 dvc repro -f", work, timeout=1800)
     assert any(name.endswith("adapter_config.json") for name in pipeline["tracked"]["models/rm"])
     for d in TRACKED:
-        again = folder_bytes(work / d)
-        assert sorted(again) == sorted(pipeline["tracked"][d]), d
-        assert [k for k in again if again[k] != pipeline["tracked"][d][k]] == [], d
+        assert_same_files(pipeline["tracked"][d], folder_bytes(work / d))
     assert (work / "dvc.lock").read_text() == pipeline["lock"]
 
 
