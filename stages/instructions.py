@@ -1,6 +1,7 @@
 """DVC stage `instructions`: on-policy prompts and AlpacaEval-style evaluation instructions
 (with same-language references) for every alignment language. On-policy prompts that are
-also evaluation instructions (same id or text) are dropped, so the two are disjoint."""
+also evaluation instructions (same id or text) are dropped, so the two are disjoint. Seed
+rows carry the rule their item was made with (what the ``rule`` judge checks)."""
 
 from xlrm.stage import Stage, StageContext
 
@@ -27,7 +28,8 @@ def main(ctx: StageContext) -> str:
             write_jsonl(tmp / f"{lang}.train.jsonl", train)
             write_jsonl(tmp / f"{lang}.eval.jsonl", evaluation)
             counts[lang] = {"train": len(train), "eval": len(evaluation),
-                            "train_dropped_overlap": overlap}
+                            "train_dropped_overlap": overlap,
+                            "eval_with_rule": sum("rule" in r for r in evaluation)}
     ctx.log_metrics(counts, "instructions")
     return ("instructions: " + ", ".join(f"{k} {v['train']}/{v['eval']}" for k, v in counts.items())
             + f" (on-policy/eval) -> {args.out_dir}")

@@ -19,6 +19,7 @@ means the two rows are translations of each other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -78,6 +79,58 @@ def validate_pair(row: Any, *, path: str | None = None, row_num: int | None = No
     if category is not None:
         out["category"] = category
     return out
+
+
+# Rule kinds an instruction row may carry (``"rule": {"kind": ..., <fields>}``), checked by
+# :mod:`xlrm.judges.rule`: each kind's fields, required unless listed in RULE_OPTIONAL.
+RULE_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "number": {"value": (int, float)},          # the answer's last number equals value
+    "language": {"language": str},              # the answer is written in that language
+    "mentions": {"word": str},                  # the answer contains the word
+    "numbered_list": {"n": int},                # exactly n numbered lines
+    "one_sentence_without": {"word": str},      # one sentence, the word not in it
+    "starts_with": {"word": str},               # the answer's first word is the word
+    "refuse": {},                               # the answer is a refusal
+    "help": {},                                 # the answer is not a refusal
+}
+RULE_OPTIONAL = {"language": {"language"}}  # default: the evaluation language
+
+
+def validate_rule(rule: Any, *, path: str | None = None, row_num: int | None = None) -> dict:
+    """Check the shape of an instruction row's ``rule``; return it (a new dict).
+
+    Raises DataError naming the file, row and field ``rule``.
+    """
+
+    def err(msg: str) -> DataError:
+        return DataError(msg, path=path, row=row_num, field="rule")
+
+    if not isinstance(rule, dict):
+        raise err(f"must be an object with a 'kind', got {type(rule).__name__}")
+    kind = rule.get("kind")
+    if kind not in RULE_FIELDS:
+        raise err(f"unknown kind {kind!r}; expected one of {sorted(RULE_FIELDS)}")
+    fields = RULE_FIELDS[kind]
+    extra = set(rule) - {"kind"} - set(fields)
+    if extra:
+        raise err(f"kind {kind!r} takes {sorted(fields) or 'no fields'}, got extra {sorted(extra)}")
+    for name, types in fields.items():
+        if name not in rule:
+            if name in RULE_OPTIONAL.get(kind, ()):
+                continue
+            raise err(f"kind {kind!r} needs {name!r}")
+        value = rule[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise err(f"{name!r} of kind {kind!r} has the wrong type ({type(value).__name__})")
+        if isinstance(value, str) and not value.strip():
+            raise err(f"{name!r} of kind {kind!r} is empty")
+    if kind == "numbered_list" and rule["n"] < 1:
+        raise err(f"'n' must be at least 1, got {rule['n']}")
+    if kind == "number" and not math.isfinite(rule["value"]):
+        raise err(f"'value' must be a finite number, got {rule['value']}")
+    if kind == "language" and "language" in rule and rule["language"] not in LANGUAGES:
+        raise err(f"unknown language code {rule['language']!r}")
+    return dict(rule)
 
 
 def iter_valid_rows(rows: Iterable[dict], path: str) -> Iterator[dict]:

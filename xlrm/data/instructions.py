@@ -4,14 +4,17 @@ and AlpacaEval-style evaluation instructions with same-language reference answer
 An instruction row (JSON lines)::
 
     {"id": "...", "language": "ko", "messages": [{"role": "user", "content": "..."}],
-     "reference": "..."}          # reference only in evaluation sets
+     "reference": "...",          # reference only in evaluation sets
+     "rule": {"kind": "number", "value": 12}}   # optional: a checkable rule
 
 Sources: ``seed`` (the project's generated set: on-policy prompts from its train
 split, evaluation instructions from its held-out split with the chosen reply as
-reference, so the two are disjoint by item id), a hub data set id, or a local
+reference, so the two are disjoint by item id; every seed row carries the rule its item
+was made with, :func:`xlrm.data.seed.pair_rule`), a hub data set id, or a local
 JSON/JSONL/parquet file, gzipped or not (read by :func:`xlrm.data.sources.read_rows`),
 whose rows carry ``instruction`` (or ``prompt``, a string or messages), optional
-``output``/``reference``, ``language`` and ``id``.
+``output``/``reference``, ``language``, ``id`` and ``rule`` (shape:
+:data:`xlrm.schema.RULE_FIELDS`; what :mod:`xlrm.judges.rule` checks an answer by).
 
 The params section is :class:`xlrm.data.config.InstructionsConfig`.
 """
@@ -23,12 +26,22 @@ from pathlib import Path
 from xlrm.data.config import InstructionSource
 from xlrm.errors import ConfigError, DataError
 from xlrm.io import read_jsonl
-from xlrm.schema import validate_file_rows
+from xlrm.schema import validate_file_rows, validate_rule
 
 
 def _from_pairs(rows: list[dict], with_reference: bool) -> list[dict]:
-    return [{"id": r["id"], "language": r["language"], "messages": r["prompt"],
-             **({"reference": r["chosen"]} if with_reference else {})} for r in rows]
+    from xlrm.data.seed import pair_rule
+
+    out = []
+    for r in rows:
+        item = {"id": r["id"], "language": r["language"], "messages": r["prompt"]}
+        if with_reference:
+            item["reference"] = r["chosen"]
+        rule = pair_rule(r)
+        if rule is not None:
+            item["rule"] = rule
+        out.append(item)
+    return out
 
 
 def _row_messages(row: dict, path: str, i: int) -> list[dict]:
@@ -83,6 +96,8 @@ def _load_external(src: InstructionSource, language: str, with_reference: bool) 
                 raise DataError("evaluation instructions need a reference answer", path=where,
                                 row=row_num, field="output")
             item["reference"] = ref
+        if row.get("rule") is not None:
+            item["rule"] = validate_rule(row["rule"], path=where, row_num=row_num)
         out.append(item)
     if not out:
         raise DataError(f"no instructions in language {language!r}", path=where)
@@ -138,13 +153,16 @@ def read_prompts(path: str | Path) -> dict[str, list[dict]]:
         if not isinstance(row["messages"], list) or not row["messages"]:
             raise DataError("must be a non-empty list of {role, content} messages",
                             path=str(path), row=i, field="messages")
+        if row.get("rule") is not None:
+            validate_rule(row["rule"], path=str(path), row_num=i)
         prompts[row["id"]] = row["messages"]
     return prompts
 
 
 def read_eval_instructions(path: str | Path) -> list[dict]:
     """The rows of an evaluation instructions file (``<lang>.eval.jsonl``), checked: what
-    :func:`read_prompts` checks plus a non-empty string ``reference`` in every row."""
+    :func:`read_prompts` checks (a ``rule``'s shape included) plus a non-empty string
+    ``reference`` in every row."""
     read_prompts(path)
     rows = read_jsonl(path, nonempty=True)
     for i, row in enumerate(rows, start=1):

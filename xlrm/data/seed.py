@@ -22,7 +22,7 @@ import re
 from typing import Sequence
 
 from xlrm.data import seed_text
-from xlrm.data.seed_items import item_spec
+from xlrm.data.seed_items import FACT_KINDS, fact_count, item_spec
 from xlrm.data.seed_render import fact, render, start_words
 from xlrm.data.seed_text import common, constraints, safety
 from xlrm.errors import ConfigError
@@ -165,6 +165,51 @@ def verify_pair(row: dict, seed: int = 0) -> bool:
         return _one_sentence_without(chosen, word) and not _one_sentence_without(rejected, word)
     word, _ = start_words(spec, lang)
     return chosen.startswith(word) and not rejected.startswith(word)
+
+
+def _fact_words(lang: str) -> dict[str, str]:
+    """Fact question -> the word its answer must contain, over every fact in ``lang``."""
+    return {fact(kind, i, lang)[0]: fact(kind, i, lang)[2]
+            for kind in FACT_KINDS for i in range(fact_count(kind))}
+
+
+def pair_rule(row: dict) -> dict | None:
+    """The rule a seed pair's better reply was made to satisfy, as plain data (what
+    :mod:`xlrm.judges.rule` checks an answer by), read from the row's own prompt and chosen
+    reply, so no seed is needed; None for a row that is not a seed pair.
+
+    Kinds: ``number`` (``value``: the answer's last number), ``language`` (``language``),
+    ``mentions`` (``word``), ``numbered_list`` (``n`` numbered lines), ``one_sentence_without``
+    (``word``), ``starts_with`` (``word``), ``refuse`` and ``help`` (no fields).
+    """
+    lang, subset = row.get("language"), row.get("subset")
+    if row.get("source") != SOURCE or subset not in SEED_SUBSETS or lang not in SEED_LANGUAGES:
+        return None
+    prompt, chosen = row["prompt"][-1]["content"], row["chosen"]
+    rule: dict | None = None
+    if subset == "seed-math":
+        value = _last_number(chosen)
+        rule = None if value is None else {"kind": "number", "value": value}
+    elif subset == "seed-chat-language":
+        rule = {"kind": "language", "language": lang}
+    elif subset == "seed-chat-topic":
+        word = _fact_words(lang).get(prompt)
+        rule = None if word is None else {"kind": "mentions", "word": word}
+    elif subset == "seed-safety-refuse":
+        rule = {"kind": "refuse"}
+    elif subset == "seed-safety-respond":
+        rule = {"kind": "help"}
+    elif _count_numbered(chosen):
+        rule = {"kind": "numbered_list", "n": _count_numbered(chosen)}
+    else:
+        avoid = [w for _, w, keeps, _ in constraints.AVOID_ITEMS[lang] if keeps == chosen]
+        starts = [w for w in constraints.START_WORDS[lang]
+                  if chosen.startswith(w + constraints.START_SEP[lang])]
+        if avoid:
+            rule = {"kind": "one_sentence_without", "word": avoid[0]}
+        elif len(starts) == 1:
+            rule = {"kind": "starts_with", "word": starts[0]}
+    return rule
 
 
 def validated(rows: list[dict]) -> list[dict]:

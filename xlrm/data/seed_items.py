@@ -13,7 +13,7 @@ import random
 
 from xlrm.data.seed_text import arithmetic, constraints, facts, safety
 
-_FACT_KINDS = ("capital", "food", "colour")
+FACT_KINDS = ("capital", "food", "colour")
 _CONSTRAINT_KINDS = ("list", "avoid", "start")
 _MATH_OPS = ("add", "sub", "mul", "div")
 _MAX_PADS = 5
@@ -38,14 +38,14 @@ def _pad_plan(rng: random.Random, openers: bool = True) -> dict:
     return {"chosen_longer": rng.random() < 0.5, "chosen": seq(), "rejected": seq()}
 
 
-def _fact_count(kind: str) -> int:
+def fact_count(kind: str) -> int:
     table = {"capital": facts.CAPITALS, "food": facts.ANIMAL_FOOD, "colour": facts.COLOURS}[kind]
     return len(table["en"])
 
 
 def _spec_fact(rng: random.Random) -> tuple[str, int]:
-    kind = rng.choice(_FACT_KINDS)
-    return kind, rng.randrange(_fact_count(kind))
+    kind = rng.choice(FACT_KINDS)
+    return kind, rng.randrange(fact_count(kind))
 
 
 def _math_value(op: str, a: int, b: int) -> int:
@@ -83,7 +83,7 @@ def _spec_math(rng: random.Random, k: int) -> dict:
 
 def _spec_topic(rng: random.Random, k: int) -> dict:
     kind, i = _spec_fact(rng)
-    n = _fact_count(kind)
+    n = fact_count(kind)
     j = (i + rng.randrange(1, n)) % n
     return {"kind": kind, "i": i, "j": j, "plan": _pad_plan(rng)}
 

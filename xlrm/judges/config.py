@@ -34,8 +34,9 @@ class JudgeConfig:
     """``eval_alpaca.judge``: which judge compares a model's answers with the references.
 
     Attributes:
-        kind: ``openai`` (chat-completions endpoint), ``hf`` (local causal LM) or ``rm``
-            (reward model); see :mod:`xlrm.judges`.
+        kind: ``openai`` (chat-completions endpoint), ``hf`` (local causal LM), ``rm``
+            (reward model), see :mod:`xlrm.judges`; or ``rule`` (no model: each answer is
+            checked by its instruction's rule, :mod:`xlrm.judges.rule`).
         model: ``openai``: the model name sent in each request; ``hf``: hub id or folder
             of a causal LM; ``rm``: folder of a reward model (or of a LoRA adapter, with
             ``rm_base_model``).
@@ -68,7 +69,7 @@ class JudgeConfig:
             ``{output_a}``, ``{output_b}`` and ``{language_note}``.
     """
 
-    kind: Literal["openai", "hf", "rm"]
+    kind: Literal["openai", "hf", "rm", "rule"]
     model: str = ""
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "OPENAI_API_KEY"
@@ -92,6 +93,9 @@ class JudgeConfig:
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
 
     def __post_init__(self) -> None:
+        if self.kind == "rule" and self.model:
+            raise ValueError("model: kind 'rule' checks answers by their instructions' rules "
+                             f"and takes no model, got {self.model!r}")
         for name in ("max_tokens", "concurrency", "batch_size", "token_budget"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
