@@ -63,29 +63,85 @@ def test_train_dpo_lora_on_tiny_policy_lowers_the_loss(tiny_base, tmp_path):
     assert effective["precompute_ref_log_probs"] is True and effective["save_strategy"] == "steps"
 
 
-def test_read_alpaca_runs_takes_exactly_the_listed_runs(tmp_path):
-    import json
-
+def test_read_runs_takes_exactly_the_listed_runs(tmp_path):
     import pytest
+    from alpaca_runs import write_runs, write_system
 
-    from xlrm.alignment.summary import ALPACA_METRICS, read_alpaca_runs
+    from xlrm.alignment.summary import read_runs
     from xlrm.errors import DataError
 
-    def write(name, prefs):
-        (tmp_path / f"{name}.json").write_text(json.dumps({k: 1.0 for k in ALPACA_METRICS}))
-        (tmp_path / f"{name}.jsonl").write_text(
-            "".join(json.dumps({"id": str(i), "preference": p}) + "\n" for i, p in enumerate(prefs)))
+    alpaca, h2h = write_runs(tmp_path, langs=("ko", "es"), seeds=(0,), n=4)
+    write_system(alpaca, "ko", "english", 1, [1, 1, 1, 1])  # left over from an earlier run
+    runs = read_runs(alpaca, h2h, ["ko"], [0])
+    assert [r["run"] for r in runs["records"]] == ["ko__policy", "ko__english__0",
+                                                   "ko__native__0"]
+    assert set(runs["items"]) == {("ko", "policy", None), ("ko", "english", 0),
+                                  ("ko", "native", 0)}
+    assert set(runs["h2h"]) == {("ko", 0)}
+    assert runs["h2h_items"][("ko", 0, "english_vs_native")]["q1"] == 2.0
+    assert runs["items"][("ko", "native", 0)]["q1"]["passed"] == 0.0
+    with pytest.raises(DataError, match=r"ko__english__2\.json.*run its stage"):
+        read_runs(alpaca, h2h, ["ko"], [2])
 
-    for name in ("ko__policy", "ko__english__0", "ko__native__0",
-                 "es__policy", "es__english__0", "es__native__0", "ko__english__1"):
-        write(name, [1.5, None])  # es and seed 1 are left over from an earlier run
-    records, prefs = read_alpaca_runs(tmp_path, ["ko"], [0])
-    assert [r["run"] for r in records] == ["ko__policy", "ko__english__0", "ko__native__0"]
-    assert set(prefs) == {("ko", "english", 0), ("ko", "native", 0)}
-    assert prefs[("ko", "english", 0)]["0"] == 1.5 and prefs[("ko", "english", 0)]["1"] != \
-        prefs[("ko", "english", 0)]["1"]  # no preference -> NaN
-    with pytest.raises(DataError, match=r"ko__english__2\.json.*run its eval_alpaca stage"):
-        read_alpaca_runs(tmp_path, ["ko"], [2])
+
+def test_alignment_summary_equals_hand_computation(tmp_path):
+    import pytest
+    from alpaca_runs import write_runs
+
+    from xlrm.alignment.config import AlignmentConfig
+    from xlrm.alignment.summary import alignment_summary, read_runs
+
+    alpaca, h2h = write_runs(tmp_path, langs=("es", "ko"), seeds=(0, 1), n=8, reference=True)
+    cfg = AlignmentConfig(bootstrap_resamples=200)
+    out = alignment_summary(read_runs(alpaca, h2h, ["es", "ko"], [0, 1]), ["es", "ko"], [0, 1],
+                            cfg)
+    acc = out["verifiable_accuracy"]
+    # english passes 5 of 8 items, native 4, the initial policy 2
+    assert acc["systems"]["english"]["per_language"]["es"]["value"] == pytest.approx(62.5)
+    assert acc["systems"]["native"]["per_language"]["ko"]["value"] == pytest.approx(50.0)
+    assert acc["systems"]["policy"]["per_language"]["es"]["value"] == pytest.approx(25.0)
+    d = acc["difference"]["per_language"]["es"]
+    assert d["value"] == pytest.approx(12.5) and d["seeds"] == 2 and d["instructions"] == 8
+    assert d["ci_low"] <= d["value"] <= d["ci_high"]
+    h = out["head_to_head"]
+    assert h["english_vs_native"]["per_language"]["ko"]["value"] == pytest.approx(56.25)
+    assert h["english_vs_policy"]["mean"]["value"] == pytest.approx(75.0)
+    assert h["native_vs_policy"]["mean"]["value"] == pytest.approx(25.0)
+    assert h["english_vs_native"]["per_language"]["es"]["position_consistency"] == 0.9
+    assert h["warnings"] == []
+    ref = out["reference"]["per_language"]["es"]  # (1.8 - 1) - (1.6 - 1), in points
+    assert ref["value"] == pytest.approx(20.0) and ref["english"] == pytest.approx(80.0)
+    head = out["headline"]  # auto: answers were checked by rules
+    assert head["metric"] == "verifiable_accuracy"
+    assert head["mean"]["diff"] == pytest.approx(12.5)
+    assert head["mean"]["english"] == pytest.approx(62.5)
+    h2h_head = alignment_summary(read_runs(alpaca, h2h, ["es"], [0, 1]), ["es"], [0, 1],
+                                 AlignmentConfig(bootstrap_resamples=50,
+                                                 headline="head_to_head"))["headline"]
+    assert h2h_head["mean"]["diff"] == pytest.approx(6.25)
+    assert h2h_head["per_language"]["es"]["native"] == pytest.approx(43.75)
+
+
+def test_alignment_summary_flags_an_inconsistent_judge_and_refuses_a_missing_headline(tmp_path):
+    import pytest
+    from alpaca_runs import write_runs
+
+    from xlrm.alignment.config import AlignmentConfig
+    from xlrm.alignment.summary import alignment_summary, read_runs
+    from xlrm.errors import DataError
+    from xlrm.report.alignment import alignment_reading
+
+    alpaca, h2h = write_runs(tmp_path, n=6, consistency=0.3)
+    runs = read_runs(alpaca, h2h, ["es"], [0])
+    out = alignment_summary(runs, ["es"], [0], AlignmentConfig(bootstrap_resamples=50,
+                                                               headline="head_to_head"))
+    assert out["head_to_head"]["warnings"] == ["es seed 0 english_vs_native: not evidence",
+                                               "es seed 0 english_vs_policy: not evidence",
+                                               "es seed 0 native_vs_policy: not evidence"]
+    assert "not evidence" in alignment_reading(out)
+    with pytest.raises(DataError, match="alignment.headline is reference"):
+        alignment_summary(runs, ["es"], [0], AlignmentConfig(bootstrap_resamples=10,
+                                                             headline="reference"))
 
 
 def test_label_loads_each_labellers_rm_and_pairs_best_with_worst(tiny_base, tmp_path):

@@ -489,13 +489,19 @@ def test_instruction_files_are_checked(tmp_path):
                 reader(path)
 
 
-def test_evaluation_instructions_need_a_reference(tmp_path):
+def test_evaluation_instructions_need_a_reference_only_in_reference_mode(tmp_path):
+    from xlrm.alignment.alpaca_eval import references
     from xlrm.data.instructions import read_eval_instructions
 
     msgs = [{"role": "user", "content": "hi"}]
     path = jsonl(tmp_path / "es.eval.jsonl", [{"id": "a", "messages": msgs, "reference": "r"},
                                               {"id": "b", "messages": msgs}])
-    with pytest.raises(DataError, match=r"row 2, field 'reference': evaluation instructions"):
+    rows = read_eval_instructions(path)  # loads: head to head needs no reference
+    with pytest.raises(DataError, match=r"es\.eval\.jsonl, row 2, field 'reference': "
+                                        r"eval_alpaca.reference is true"):
+        references(rows, str(path))
+    jsonl(path, [{"id": "a", "messages": msgs, "reference": " "}])
+    with pytest.raises(DataError, match=r"row 1, field 'reference': a reference answer must be"):
         read_eval_instructions(path)
     jsonl(path, [])
     with pytest.raises(DataError, match="no rows"):
@@ -563,26 +569,37 @@ def test_a_non_finite_reward_builds_no_pair():
 
 
 def test_alpaca_outputs_are_checked(tmp_path):
-    from xlrm.alignment.summary import ALPACA_METRICS, read_alpaca_runs
+    from alpaca_runs import write_runs
 
-    metrics = {k: 50.0 for k in ALPACA_METRICS}
-    for name in ("es__policy", "es__english__0", "es__native__0"):
-        (tmp_path / f"{name}.json").write_text(json.dumps(metrics))
-        jsonl(tmp_path / f"{name}.jsonl", [{"id": "i1", "preference": 1.5}])
-    read_alpaca_runs(tmp_path, ["es"], [0])  # valid
-    bad = tmp_path / "es__native__0.jsonl"
+    from xlrm.alignment.head_to_head import read_answers
+    from xlrm.alignment.summary import read_runs
+
+    alpaca, h2h = write_runs(tmp_path, n=1, reference=True)
+    read_runs(alpaca, h2h, ["es"], [0])  # valid
+    bad = alpaca / "es__native__0.jsonl"
     for text, expected in [('{"id": "i1", "preference": NaN}', r"row 1: non-finite number NaN"),
-                           ('{"id": "i1", "preference": 3}', r"row 1, field 'preference': "
+                           ('{"id": "q0", "preference": "x"}', r"row 1, field 'preference': "
                                                              r"must be null or a number"),
-                           ('{"id": "i1"}', r"row 1, field 'preference': missing"),
+                           ('{"preference": 1}', r"row 1, field 'id': must be a non-empty"),
                            ("", "no rows")]:
         bad.write_text(text + "\n" if text else "")
         with pytest.raises(DataError, match=expected):
-            read_alpaca_runs(tmp_path, ["es"], [0])
-    jsonl(bad, [{"id": "i1", "preference": None}])
-    (tmp_path / "es__native__0.json").write_text(json.dumps({}))
-    with pytest.raises(DataError, match=r"es__native__0\.json, field '\w+': missing metric"):
-        read_alpaca_runs(tmp_path, ["es"], [0])
+            read_runs(alpaca, h2h, ["es"], [0])
+    jsonl(bad, [{"id": "q0", "passed": 1, "preference": None}])
+    (h2h / "es__0.json").unlink()
+    with pytest.raises(DataError, match=r"es__0\.json: no head_to_head es__0 result"):
+        read_runs(alpaca, h2h, ["es"], [0])
+    # head_to_head reads each policy's answers for exactly the evaluation instructions
+    answers = alpaca / "es__policy.jsonl"
+    assert read_answers(answers, ["q0"])[0] == ["answer 0 policy"]
+    with pytest.raises(DataError, match=r"es__policy\.jsonl.*missing \['q1'\]"):
+        read_answers(answers, ["q0", "q1"])
+    jsonl(answers, [{"id": "q0", "output": 3}])
+    with pytest.raises(DataError, match=r"row 1, field 'output': must be a string"):
+        read_answers(answers, ["q0"])
+    jsonl(answers, [{"id": "q0", "output": "x", "passed": 2}])
+    with pytest.raises(DataError, match=r"row 1, field 'passed': must be 0, 1 or null"):
+        read_answers(answers, ["q0"])
 
 
 # --------------------------------------------------------------------------- report

@@ -61,10 +61,16 @@ def test_hub_split_and_config_take_code_and_english_name(monkeypatch, tmp_path):
 def test_bad_rows_name_file_row_and_field(tmp_path):
     path = _write_jsonl(tmp_path / "eval.jsonl", [{"instruction": "Hola", "output": "Hola."},
                                                   {"instruction": "Adiós"}])
+    rows = load_instructions(InstructionSource(source=str(path)), "es", split="eval",
+                             prepared_dir=tmp_path)  # a reference is optional (head to head)
+    assert [r.get("reference") for r in rows] == ["Hola.", None]
+    _write_jsonl(path, [{"instruction": "Hola", "output": "Hola."},
+                        {"instruction": "Adiós", "output": ""}])
     with pytest.raises(DataError) as err:
         load_instructions(InstructionSource(source=str(path)), "es", split="eval",
                           prepared_dir=tmp_path)
-    assert str(path) in str(err.value) and "2" in str(err.value) and "output" in str(err.value)
+    assert str(path) in str(err.value) and "row 2" in str(err.value) \
+        and "field 'output'" in str(err.value)
     bad = _write_jsonl(tmp_path / "bad.jsonl", [{"text": "no instruction"}])
     with pytest.raises(DataError, match="instruction"):
         load_instructions(InstructionSource(source=str(bad)), "es", split="train",

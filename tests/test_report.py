@@ -61,7 +61,6 @@ def input_paths(root: Path) -> ReportPaths:
 
 def write_inputs(root: Path) -> ReportPaths:
     """Small synthetic versions of every report input under ``root``; their paths."""
-    from xlrm.alignment.summary import winrate_plot
     from xlrm.evaluation.heatmap import heatmap
 
     for d in ("results", "metrics", "plots"):
@@ -104,21 +103,17 @@ def write_inputs(root: Path) -> ReportPaths:
     Path(p.embeddings_metrics).write_text(json.dumps({
         "mean_norm": {"en": 1.20, "es": 1.10, "ko": 0.80}, "models": ["tiny"]}))
     _png(Path(p.embedding_norms))
-    table = pd.DataFrame([
-        ("es__english__0", "es", "english", 0, 55.0, 2.0, 60.0, 54.0, 0.9, 100, 24),
-        ("es__native__0", "es", "native", 0, 50.0, 2.0, 50.0, 49.0, 0.9, 100, 24),
-        ("es__policy", "es", "policy", None, 45.0, 2.0, 40.0, 44.0, 0.8, 90, 24)],
-        columns=["run", "language", "model", "seed", "win_rate", "standard_error",
-                 "discrete_win_rate", "length_controlled_minimal", "language_fidelity",
-                 "avg_length", "n_total"])
-    table.to_csv(p.alignment_table, index=False)
-    Path(p.alignment_metrics).write_text(json.dumps({"headline": {
-        "per_language": {"es": {"diff": 5.0, "ci_low": 1.0, "ci_high": 9.0,
-                                "english_win_rate": 55.0, "native_win_rate": 50.0, "seeds": 1,
-                                "instructions": 24}},
-        "mean": {"diff": 5.0, "ci_low": 1.0, "ci_high": 9.0, "english_win_rate": 55.0,
-                 "native_win_rate": 50.0}}}))
-    winrate_plot(table, p.alignment_plot)
+    from alpaca_runs import write_runs
+
+    from xlrm.alignment.config import AlignmentConfig
+    from xlrm.alignment.summary import alignment_plot, alignment_summary, read_runs, rounded
+
+    alpaca, h2h = write_runs(root / "runs", n=8, reference=True)
+    runs = read_runs(alpaca, h2h, ["es"], [0])
+    summary = rounded(alignment_summary(runs, ["es"], [0], AlignmentConfig(bootstrap_resamples=50)))
+    pd.DataFrame(runs["records"]).to_csv(p.alignment_table, index=False)
+    Path(p.alignment_metrics).write_text(json.dumps(summary))
+    alignment_plot(summary, p.alignment_plot)
     pd.DataFrame([[0.82, 0.70, 0.61], [0.78, 0.77, 0.75]],
                  index=pd.Index(["skywork", "gpt-judge"], name="rm"), columns=langs) \
         .to_csv(p.offshelf_matrix, index_label="rm")
@@ -161,9 +156,11 @@ def test_markdown_has_every_section_and_computed_readings(inputs_dir):
     assert "trained RMs average 73.3 on their own language" in md  # (80 + 72 + 68) / 3
     assert "Best RM per eval language: en → en (80.0); es → en (75.0); ko → en (70.0)." in md
     assert "Chat is the hardest category" in md and "Reasoning the easiest" in md
-    assert ("Labelling DPO pairs with the English RM instead of the target-language RM changes "
-            "the AlpacaEval win rate by +5.0 points") in md
-    assert "initial policy 45.0%, DPO with English-RM labels 55.0%" in md
+    # alignment: computed by xlrm.alignment.summary from runs of known values (alpaca_runs)
+    assert ("Over es, labelling DPO pairs with the English RM instead of the target-language RM "
+            "changes the verifiable accuracy (rule checks) by +12.5 points (62.5% vs 50.0%)") in md
+    assert "| es | 25.0 [" in md  # the initial policy's accuracy with its interval
+    assert "| es | DPO, English-RM labels over DPO, target-RM labels | 56.2 [" in md
     assert "Best off-the-shelf model on average: gpt-judge (76.7)" in md
     assert "judges were inconsistent across the two orders on 7 of 120 pairs" in md
     assert "highest ko (0.700), lowest base (0.500)" in md  # representations bar

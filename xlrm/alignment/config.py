@@ -65,9 +65,26 @@ class TrainDPOConfig(TrainerSection):
 
 @dataclass
 class EvalAlpacaConfig:
-    """The ``eval_alpaca`` params section."""
+    """The ``eval_alpaca`` params section (``eval_alpaca@*`` answers and checks each policy,
+    ``head_to_head@*`` compares them).
+
+    Attributes:
+        judge: the judge of both stages (:class:`~xlrm.judges.config.JudgeConfig`).
+        reference: also judge every answer against the evaluation row's same-language
+            reference (AlpacaEval's own mode; every row then needs a ``reference``).
+            Head-to-head judging (the policies against each other) needs none and always runs.
+        min_consistency: an LLM judge whose position consistency (the share of items whose
+            verdict survives swapping the two outputs) is below this is flagged: its win
+            rates are not evidence, and the report says so beside them.
+        max_new_tokens, token_budget: greedy answers (tokens per answer, padded tokens per
+            generation batch).
+        langid_min_chars: shorter answers count as in the language (language fidelity).
+        dtype, device: the policy's inference precision and device.
+    """
 
     judge: JudgeConfig
+    reference: bool = False
+    min_consistency: float = 0.6
     max_new_tokens: int = 256
     token_budget: int = 8192
     langid_min_chars: int = 20
@@ -77,6 +94,9 @@ class EvalAlpacaConfig:
     def __post_init__(self) -> None:
         at_least("max_new_tokens", self.max_new_tokens, 1)
         at_least("token_budget", self.token_budget, 1)
+        if not 0.0 <= self.min_consistency <= 1.0:
+            raise ValueError(f"min_consistency must be between 0 and 1, got "
+                             f"{self.min_consistency!r}")
 
 
 @dataclass
@@ -86,6 +106,12 @@ class AlignmentConfig:
     bootstrap_resamples: int = 1000
     confidence: float = 0.95
     seed: int = 0
+    # What the headline compares, English-RM-labelled against target-RM-labelled DPO:
+    # verifiable_accuracy (the rule judge's checks: difference in points), head_to_head
+    # (the judge's win rate of one over the other, both orders) or reference (difference of
+    # the win rates against the references); auto = verifiable_accuracy when the answers
+    # were checked by rules, else head_to_head.
+    headline: Literal["auto", "verifiable_accuracy", "head_to_head", "reference"] = "auto"
 
     def __post_init__(self) -> None:
         at_least("bootstrap_resamples", self.bootstrap_resamples, 1)

@@ -4,7 +4,7 @@ and AlpacaEval-style evaluation instructions with same-language reference answer
 An instruction row (JSON lines)::
 
     {"id": "...", "language": "ko", "messages": [{"role": "user", "content": "..."}],
-     "reference": "...",          # reference only in evaluation sets
+     "reference": "...",          # optional, evaluation sets only (reference mode needs it)
      "rule": {"kind": "number", "value": 12}}   # optional: a checkable rule
 
 Sources: ``seed`` (the project's generated set: on-policy prompts from its train
@@ -90,12 +90,14 @@ def _load_external(src: InstructionSource, language: str, with_reference: bool) 
             raise DataError(f"duplicate id {item['id']!r} in language {language!r}, first seen "
                             f"at row {seen[item['id']]}", path=where, row=row_num, field="id")
         seen[item["id"]] = row_num
-        if with_reference:
-            ref = row.get("reference", row.get("output"))
-            if not isinstance(ref, str) or not ref.strip():
-                raise DataError("evaluation instructions need a reference answer", path=where,
-                                row=row_num, field="output")
-            item["reference"] = ref
+        if with_reference:  # optional: head-to-head judging needs none (X-AlpacaEval has none)
+            field = "reference" if "reference" in row else "output"
+            ref = row.get(field)
+            if ref is not None and (not isinstance(ref, str) or not ref.strip()):
+                raise DataError("a reference answer must be a non-empty string (or absent)",
+                                path=where, row=row_num, field=field)
+            if ref is not None:
+                item["reference"] = ref
         if row.get("rule") is not None:
             item["rule"] = validate_rule(row["rule"], path=where, row_num=row_num)
         out.append(item)
@@ -161,13 +163,14 @@ def read_prompts(path: str | Path) -> dict[str, list[dict]]:
 
 def read_eval_instructions(path: str | Path) -> list[dict]:
     """The rows of an evaluation instructions file (``<lang>.eval.jsonl``), checked: what
-    :func:`read_prompts` checks (a ``rule``'s shape included) plus a non-empty string
-    ``reference`` in every row."""
+    :func:`read_prompts` checks (a ``rule``'s shape included) plus, where a row has a
+    ``reference``, a non-empty string. (Reference mode needs one in every row:
+    :func:`xlrm.alignment.alpaca_eval.references` says which row lacks it.)"""
     read_prompts(path)
     rows = read_jsonl(path, nonempty=True)
     for i, row in enumerate(rows, start=1):
         ref = row.get("reference")
-        if not isinstance(ref, str) or not ref.strip():
-            raise DataError("evaluation instructions need a non-empty reference answer",
+        if ref is not None and (not isinstance(ref, str) or not ref.strip()):
+            raise DataError("a reference answer must be a non-empty string (or absent)",
                             path=str(path), row=i, field="reference")
     return rows

@@ -162,36 +162,6 @@ def metrics_reading(metrics: dict, what: str, want: str = "number") -> str:
             f"spread {values[hi] - values[lo]:.3f} over {len(values)}.")
 
 
-def alignment_reading(metrics: dict | None) -> str | None:
-    head = (metrics or {}).get("headline") or {}
-    m = head.get("mean")
-    if not m:
-        return None
-    langs = ", ".join(head.get("per_language", {}))
-    diff, lo, hi = as_float(m.get("diff")), as_float(m.get("ci_low")), as_float(m.get("ci_high"))
-    if not is_finite(diff):
-        return None
-    zero = "the interval excludes zero" if lo > 0 or hi < 0 else "the interval includes zero"
-    return (f"Labelling DPO pairs with the English RM instead of the target-language RM changes "
-            f"the AlpacaEval win rate by {diff:+.1f} points on average over {langs} "
-            f"({confidence_label(head.get('confidence', 0.95))} CI {num(lo, sign=True)} to "
-            f"{num(hi, sign=True)}; {zero}): "
-            f"{num(m.get('english_win_rate'))}% vs {num(m.get('native_win_rate'))}%.")
-
-
-def winrate_plot_reading(table: pd.DataFrame) -> str:
-    if table.empty or "model" not in table or "win_rate" not in table:
-        return "No win rates."
-    per = table.groupby(["model", "language"])["win_rate"].mean().groupby("model").mean()
-    names = {"policy": "initial policy", "english": "DPO with English-RM labels",
-             "native": "DPO with target-RM labels"}
-    parts = [f"{names.get(k, k)} {per[k]:.1f}%" for k in ("policy", "english", "native")
-             if k in per]
-    parts += [f"{k} {v:.1f}%" for k, v in per.items() if k not in names]
-    return "Mean win rate against the reference over languages (and seeds): " + \
-        ", ".join(parts) + "."
-
-
 def offshelf_reading(matrix: pd.DataFrame, metrics: dict | None,
                      transfer: pd.DataFrame | None) -> str:
     if matrix is None or matrix.empty:

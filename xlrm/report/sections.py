@@ -10,9 +10,10 @@ from xlrm.evaluation.bootstrap import confidence_label
 from xlrm.report.blocks import (CATEGORY_NAMES, Block, Bullets, Figure, Heading, Para, Table,
                                 as_float, is_finite, num, pct)
 from xlrm.report.inputs import INPUT_KINDS, ReportInputs
-from xlrm.report.readings import (alignment_reading, category_reading, headline_reading,
-                                  heatmap_reading, matrix_reading, metrics_reading,
-                                  numeric_leaves, offshelf_reading, winrate_plot_reading)
+from xlrm.report.alignment import alignment_reading, section_alignment
+from xlrm.report.readings import (category_reading, headline_reading, heatmap_reading,
+                                  matrix_reading, metrics_reading, numeric_leaves,
+                                  offshelf_reading)
 
 
 def _confidence(metrics: dict | None) -> float:
@@ -159,55 +160,6 @@ def section_embeddings(inputs: ReportInputs) -> list[Block]:
         "Distribution of token-embedding norms per language."
     blocks += _figure(inputs, "embedding_norms", "Token-embedding norms per language", reading)
     return blocks + _metrics_table(met, inputs.max_metric_rows)
-
-
-def section_alignment(inputs: ReportInputs) -> list[Block]:
-    blocks: list[Block] = [Heading("Multilingual alignment (DPO)", anchor="alignment")]
-    table = inputs.alignment_table
-    blocks += _missing(inputs, "alignment_table", "alignment_metrics")
-    if table is not None:
-        cols = [c for c in ("language", "model", "seed", "win_rate", "standard_error",
-                            "length_controlled_minimal", "discrete_win_rate",
-                            "language_fidelity", "n_total") if c in table.columns]
-        rows = []
-        for _, r in table.iterrows():
-            cells = []
-            for c in cols:
-                v = r[c]
-                if c == "seed":
-                    cells.append(str(int(v)) if is_finite(v) else "–")
-                elif c == "language_fidelity":
-                    cells.append(pct(v))
-                elif c == "n_total":
-                    cells.append(str(int(v)) if is_finite(v) else "–")
-                elif isinstance(v, (int, float, np.floating)):
-                    cells.append(num(v))
-                else:
-                    cells.append(str(v))
-            rows.append(cells)
-        blocks.append(Para("Multilingual AlpacaEval win rate (%) against a same-language "
-                           "reference of the initial policy and of the DPO policies trained on "
-                           "pairs labelled by the English RM (english) or the target-language "
-                           "RM (native)."))
-        blocks.append(Table(cols, rows))
-    met = inputs.alignment_metrics
-    if met is not None:
-        head = met.get("headline") or {}
-        rows = [[lang, num(d.get("english_win_rate")), num(d.get("native_win_rate")),
-                 num(d.get("diff"), sign=True),
-                 f"{num(d.get('ci_low'), sign=True)} to {num(d.get('ci_high'), sign=True)}",
-                 str(d.get("seeds", "–"))] for lang, d in head.get("per_language", {}).items()]
-        if rows:
-            blocks.append(Table(["language", "English-RM labels", "target-RM labels",
-                                 "difference (points)",
-                                 f"{confidence_label(_confidence(met))} CI", "seeds"], rows))
-        reading = alignment_reading(met)
-        if reading:
-            blocks.append(Para(reading, "reading"))
-    plot_reading = winrate_plot_reading(table) if table is not None else \
-        "Win rates per language and policy."
-    blocks += _figure(inputs, "alignment_plot", "AlpacaEval win rates", plot_reading)
-    return blocks
 
 
 def section_offshelf(inputs: ReportInputs) -> list[Block]:
