@@ -26,7 +26,8 @@ from xlrm.report.render import build_report
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["# Synthetic report", "## Summary", "## Transfer matrix",
-            "## English vs target-language RMs", "## Per-category scores", "## Representations",
+            "## English vs target-language RMs",
+            "## English vs target-language RMs per category", "## Per-category scores", "## Representations",
             "## Embedding norms", "## Multilingual alignment (DPO)",
             "## Off-the-shelf reward models", "## Inputs"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -86,6 +87,15 @@ def write_inputs(root: Path) -> ReportPaths:
             rows.append((rm, lang, "language", None, lang, matrix.loc[rm, lang], 40, np.nan))
     pd.DataFrame(rows, columns=["rm", "language", "level", "category", "name", "accuracy", "n",
                                 "weight"]).to_csv(p.category_scores, index=False)
+    diff = [(t, c, d, d - 0.02, d + 0.03, 0.7, 0.7 - d, 10, 1)
+            for t, ds in (("es", (0.05, -0.01, 0.02, 0.0)), ("ko", (0.03, 0.01, -0.04, 0.02)))
+            for c, d in zip(["chat", "chat-hard", "safety", "reasoning"], ds)]
+    diff += [("mean", c, d, lo, hi, 0.7, 0.7 - d, 20, 2) for c, d, lo, hi in
+             (("chat", 0.04, 0.01, 0.07), ("chat-hard", 0.0, -0.02, 0.02),
+              ("safety", -0.01, -0.03, 0.01), ("reasoning", 0.01, -0.01, 0.03))]
+    pd.DataFrame(diff, columns=["target", "category", "diff", "ci_low", "ci_high", "source_rm",
+                                "target_rm", "n_pairs", "n_targets"]) \
+        .to_csv(p.category_diff, index=False)
     Path(p.transfer_metrics).write_text(json.dumps({"headline": {
         "source": "en", "targets": ["es", "ko"], "confidence": 0.95,
         "mean": {"diff": 0.031, "ci_low": 0.01, "ci_high": 0.05, "en_rm": 0.725,
@@ -107,10 +117,13 @@ def write_inputs(root: Path) -> ReportPaths:
     table = pd.DataFrame([
         ("es__english__0", "es", "english", 0, 55.0, 2.0, 60.0, 54.0, 0.9, 100, 24),
         ("es__native__0", "es", "native", 0, 50.0, 2.0, 50.0, 49.0, 0.9, 100, 24),
-        ("es__policy", "es", "policy", None, 45.0, 2.0, 40.0, 44.0, 0.8, 90, 24)],
+        ("es__policy", "es", "policy", None, 45.0, 2.0, 40.0, None, 0.8, 90, 24)],
         columns=["run", "language", "model", "seed", "win_rate", "standard_error",
                  "discrete_win_rate", "length_controlled_minimal", "language_fidelity",
                  "avg_length", "n_total"])
+    table["length_controlled_reason"] = [None, None, "answers are longer than the reference "
+                                         "on every instruction (3.8x on average): equal "
+                                         "length is outside the data"]
     table.to_csv(p.alignment_table, index=False)
     Path(p.alignment_metrics).write_text(json.dumps({"headline": {
         "per_language": {"es": {"diff": 5.0, "ci_low": 1.0, "ci_high": 9.0,
@@ -161,6 +174,18 @@ def test_markdown_has_every_section_and_computed_readings(inputs_dir):
     assert "trained RMs average 73.3 on their own language" in md  # (80 + 72 + 68) / 3
     assert "Best RM per eval language: en → en (80.0); es → en (75.0); ko → en (70.0)." in md
     assert "Chat is the hardest category" in md and "Reasoning the easiest" in md
+    # the per-category differences with their intervals, in points
+    assert "| target | Chat | Chat Hard | Safety | Reasoning | pairs |" in md
+    assert "| es | +5.0 [+3.0, +8.0] | -1.0 [-3.0, +2.0] | +2.0 [+0.0, +5.0] |" in md
+    assert "| **mean** | +4.0 [+1.0, +7.0] | +0.0 [-2.0, +2.0] |" in md
+    assert ("the English RM's difference is largest on Chat (+4.0 [+1.0, +7.0] points) and "
+            "smallest on Safety (-1.0 [-3.0, +1.0]); the 95% interval lies above zero on "
+            "Chat.") in md
+    # a missing length-controlled rate is a dash, with the reason beside the table
+    assert "| es | policy | – | 45.0 | 2.0 | – | 40.0 |" in md
+    assert ("No length-controlled win rate (–) for 1 of 3 runs" in md
+            and "es__policy: answers are longer than the reference on every instruction "
+            "(3.8x on average): equal length is outside the data." in md)
     assert ("Labelling DPO pairs with the English RM instead of the target-language RM changes "
             "the AlpacaEval win rate by +5.0 points") in md
     assert "initial policy 45.0%, DPO with English-RM labels 55.0%" in md
@@ -235,7 +260,8 @@ def test_metrics_reading_handles_unknown_layouts():
 # =========================================================================== the stage
 
 OPTIONS = {"transfer_matrix": "--transfer-matrix", "transfer_ci": "--transfer-ci",
-           "category_scores": "--categories", "transfer_metrics": "--transfer-metrics",
+           "category_scores": "--categories", "category_diff": "--category-diff",
+           "transfer_metrics": "--transfer-metrics",
            "transfer_heatmap": "--heatmap", "representations_metrics": "--representations-metrics",
            "representations_layers": "--representations-layers",
            "representations_bar": "--representations-bar",

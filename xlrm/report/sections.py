@@ -13,6 +13,7 @@ from xlrm.report.inputs import INPUT_KINDS, ReportInputs
 from xlrm.report.readings import (alignment_reading, category_reading, headline_reading,
                                   heatmap_reading, matrix_reading, metrics_reading,
                                   numeric_leaves, offshelf_reading, winrate_plot_reading)
+from xlrm.report.study_tables import length_control_note, section_category_diff
 
 
 def _confidence(metrics: dict | None) -> float:
@@ -190,6 +191,9 @@ def section_alignment(inputs: ReportInputs) -> list[Block]:
                            "pairs labelled by the English RM (english) or the target-language "
                            "RM (native)."))
         blocks.append(Table(cols, rows))
+        note = length_control_note(table)
+        if note is not None:
+            blocks.append(note)
     met = inputs.alignment_metrics
     if met is not None:
         head = met.get("headline") or {}
@@ -276,8 +280,9 @@ def summary_blocks(inputs: ReportInputs) -> list[Block]:
     return blocks
 
 
-SECTIONS = (section_transfer, section_headline, section_categories, section_representations,
-            section_embeddings, section_alignment, section_offshelf, section_inputs)
+SECTIONS = (section_transfer, section_headline, section_category_diff, section_categories,
+            section_representations, section_embeddings, section_alignment, section_offshelf,
+            section_inputs)
 
 
 def report_blocks(inputs: ReportInputs) -> list[Block]:
