@@ -1,9 +1,9 @@
 """DVC stage `report`: the study's results as one Markdown file and one self-contained HTML page.
 
 Collects the transfer matrix (table and heatmap), per-category scores, the English-vs-target
-headline with confidence intervals, the representation and embedding figures, the DPO
-win rates and the off-the-shelf table, each with a one-line reading computed from the
-numbers. Every input path is given on the command line (dvc.yaml writes each one once).
+headline with confidence intervals (overall and per category), the representation and
+embedding figures, the DPO win rates and the off-the-shelf table, each with a one-line
+reading computed from the numbers. Every input path is given on the command line (dvc.yaml writes each one once).
 Every input must exist (pass --allow-missing to draft a report that marks the absent ones
 as "missing: <path>" instead of failing).
 """
@@ -12,7 +12,8 @@ from xlrm.stage import Stage, StageContext
 
 INPUTS = {  # option -> xlrm.report.inputs.ReportPaths field
     "--transfer-matrix": "transfer_matrix", "--transfer-ci": "transfer_ci",
-    "--categories": "category_scores", "--transfer-metrics": "transfer_metrics",
+    "--categories": "category_scores", "--category-diff": "category_diff",
+    "--transfer-metrics": "transfer_metrics",
     "--heatmap": "transfer_heatmap", "--representations-metrics": "representations_metrics",
     "--representations-layers": "representations_layers",
     "--representations-bar": "representations_bar", "--embeddings-metrics": "embeddings_metrics",

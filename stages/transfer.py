@@ -4,8 +4,10 @@ Reads every RM's pair scores (``base`` plus ``rm_languages``, on ``eval_language
 writes the matrix (CSV, its bootstrap intervals next to it as ``<matrix>_ci.csv``, heatmap
 PNG), the per-category table, and the source-language (English) RM minus target-language RM
 difference with paired bootstrap confidence intervals over pairs, at the level
-``transfer.confidence`` (95% by default). Without a source-language RM or a target language
-to compare it with, the metrics carry ``no_headline`` (the reason) instead of ``headline``.
+``transfer.confidence`` (95% by default), overall (``headline``) and per M-RewardBench
+category (``category_diff``, also as a CSV). Without a source-language RM or a target
+language to compare it with, the metrics carry ``no_headline`` (the reason) instead of both,
+and the category-difference CSV has no rows.
 """
 
 from xlrm.stage import Stage, StageContext
@@ -14,6 +16,8 @@ STAGE = Stage("transfer", __doc__, params=["transfer", "rm_languages", "eval_lan
 STAGE.add("--scores-dir", required=True, help="folder of per-RM scores JSONL")
 STAGE.add("--matrix", required=True, help="output transfer matrix CSV")
 STAGE.add("--categories", required=True, help="output per-category accuracy CSV")
+STAGE.add("--category-diff", required=True,
+          help="output CSV: source minus target-language RM per category, with intervals")
 STAGE.add("--heatmap", required=True, help="output heatmap PNG")
 STAGE.add("--metrics", required=True, help="output metrics JSON")
 
@@ -34,9 +38,11 @@ def main(ctx: StageContext) -> str:
         result.ci.round(6).to_csv(tmp, index=False)
     with ctx.out_file(args.categories) as tmp:
         result.categories.round(6).to_csv(tmp, index=False)
+    with ctx.out_file(args.category_diff) as tmp:
+        result.category_diff.round(6).to_csv(tmp, index=False)
     with ctx.out_file(args.heatmap) as tmp:
         heatmap(result.matrix, tmp, ci=result.ci)
-    ctx.artifact(args.matrix, args.categories, args.heatmap)
+    ctx.artifact(args.matrix, args.categories, args.category_diff, args.heatmap)
     ctx.write_json(args.metrics, result.metrics, metrics="transfer")
 
     if result.no_headline is not None:

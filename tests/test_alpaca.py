@@ -113,9 +113,8 @@ def test_length_controlled_equals_win_rate_for_equal_lengths():
     summary = summarize(prefs, texts, ["y" * 50] * 40)
     assert summary["length_controlled_minimal"] == pytest.approx(summary["win_rate"], abs=1e-9)
     assert summary["lc_length_coef"] == 0.0
-    # constant (non-zero) length differences also carry no information
-    assert length_controlled_minimal(prefs, [60] * 40, [50] * 40) == pytest.approx(
-        summary["win_rate"], abs=1e-9)
+    # constant non-zero length differences: every answer is longer, equal length is never seen
+    assert length_controlled_minimal(prefs, [60] * 40, [50] * 40) is None
     # degenerate labels: the maximum-likelihood rate is the limit 0 (or 100)
     assert length_controlled_minimal([1.0] * 5, [1, 2, 3, 4, 5], [3] * 5) == 0.0
     assert length_controlled_minimal([2.0] * 5, [1, 2, 3, 4, 5], [3] * 5) == 100.0

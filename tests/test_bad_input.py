@@ -460,8 +460,9 @@ def test_transfer_with_a_nan_score_exits_2_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     err = run_stage("transfer", ["--params", str(params), "--scores-dir",
                                  str(tmp_path / "scores"), "--matrix", str(out / "m.csv"),
-                                 "--categories", str(out / "c.csv"), "--heatmap",
-                                 str(out / "h.png"), "--metrics", str(out / "t.json")], capsys)
+                                 "--categories", str(out / "c.csv"), "--category-diff",
+                                 str(out / "d.csv"), "--heatmap", str(out / "h.png"),
+                                 "--metrics", str(out / "t.json")], capsys)
     assert f"file {path}, row 2: non-finite number -Infinity" in err
     assert not out.exists() or not any(out.iterdir())
 

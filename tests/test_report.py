@@ -26,7 +26,8 @@ from xlrm.report.render import build_report
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["# Synthetic report", "## Summary", "## Transfer matrix",
-            "## English vs target-language RMs", "## Per-category scores", "## Representations",
+            "## English vs target-language RMs",
+            "## English vs target-language RMs per category", "## Per-category scores", "## Representations",
             "## Embedding norms", "## Multilingual alignment (DPO)",
             "## Off-the-shelf reward models", "## Inputs"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -85,6 +86,15 @@ def write_inputs(root: Path) -> ReportPaths:
             rows.append((rm, lang, "language", None, lang, matrix.loc[rm, lang], 40, np.nan))
     pd.DataFrame(rows, columns=["rm", "language", "level", "category", "name", "accuracy", "n",
                                 "weight"]).to_csv(p.category_scores, index=False)
+    diff = [(t, c, d, d - 0.02, d + 0.03, 0.7, 0.7 - d, 10, 1)
+            for t, ds in (("es", (0.05, -0.01, 0.02, 0.0)), ("ko", (0.03, 0.01, -0.04, 0.02)))
+            for c, d in zip(["chat", "chat-hard", "safety", "reasoning"], ds)]
+    diff += [("mean", c, d, lo, hi, 0.7, 0.7 - d, 20, 2) for c, d, lo, hi in
+             (("chat", 0.04, 0.01, 0.07), ("chat-hard", 0.0, -0.02, 0.02),
+              ("safety", -0.01, -0.03, 0.01), ("reasoning", 0.01, -0.01, 0.03))]
+    pd.DataFrame(diff, columns=["target", "category", "diff", "ci_low", "ci_high", "source_rm",
+                                "target_rm", "n_pairs", "n_targets"]) \
+        .to_csv(p.category_diff, index=False)
     Path(p.transfer_metrics).write_text(json.dumps({"headline": {
         "source": "en", "targets": ["es", "ko"], "confidence": 0.95,
         "mean": {"diff": 0.031, "ci_low": 0.01, "ci_high": 0.05, "en_rm": 0.725,
@@ -161,6 +171,18 @@ def test_markdown_has_every_section_and_computed_readings(inputs_dir):
             "changes the verifiable accuracy (rule checks) by +12.5 points (62.5% vs 50.0%)") in md
     assert "| es | 25.0 [" in md  # the initial policy's accuracy with its interval
     assert "| es | DPO, English-RM labels over DPO, target-RM labels | 56.2 [" in md
+    # the per-category differences with their intervals, in points
+    assert "| target | Chat | Chat Hard | Safety | Reasoning | pairs |" in md
+    assert "| es | +5.0 [+3.0, +8.0] | -1.0 [-3.0, +2.0] | +2.0 [+0.0, +5.0] |" in md
+    assert "| **mean** | +4.0 [+1.0, +7.0] | +0.0 [-2.0, +2.0] |" in md
+    assert ("the English RM's difference is largest on Chat (+4.0 [+1.0, +7.0] points) and "
+            "smallest on Safety (-1.0 [-3.0, +1.0]); the 95% interval lies above zero on "
+            "Chat.") in md
+    # a missing length-controlled rate is a dash, with the reason beside the table
+    assert "| es | policy | – | 25.0 | 40.0 | 1.0 | – | 100.0 | 12 | 8 |" in md
+    assert ("No length-controlled win rate (–) for 1 of 3 runs" in md
+            and "es__policy: answers are longer than the reference on every instruction "
+            "(3.8x on average): equal length is outside the data." in md)
     assert "Best off-the-shelf model on average: gpt-judge (76.7)" in md
     assert "judges were inconsistent across the two orders on 7 of 120 pairs" in md
     assert "highest ko (0.700), lowest base (0.500)" in md  # representations bar
@@ -232,7 +254,8 @@ def test_metrics_reading_handles_unknown_layouts():
 # =========================================================================== the stage
 
 OPTIONS = {"transfer_matrix": "--transfer-matrix", "transfer_ci": "--transfer-ci",
-           "category_scores": "--categories", "transfer_metrics": "--transfer-metrics",
+           "category_scores": "--categories", "category_diff": "--category-diff",
+           "transfer_metrics": "--transfer-metrics",
            "transfer_heatmap": "--heatmap", "representations_metrics": "--representations-metrics",
            "representations_layers": "--representations-layers",
            "representations_bar": "--representations-bar",

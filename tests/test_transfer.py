@@ -244,10 +244,11 @@ def _run_stage(tmp_path, rm_languages, confidence=None):
     params = tmp_path / "params.yaml"
     params.write_text(json.dumps({"transfer": section, "rm_languages": list(rm_languages),
                                   "eval_languages": ["en", "ko"]}), encoding="utf-8")
-    out = {name: tmp_path / name for name in ("m.csv", "c.csv", "h.png", "t.json")}
+    out = {name: tmp_path / name for name in ("m.csv", "c.csv", "d.csv", "h.png", "t.json")}
     stage = _transfer_stage()
     stage.STAGE.run(stage.main, ["--params", str(params), "--scores-dir", str(scores),
                                  "--matrix", str(out["m.csv"]), "--categories", str(out["c.csv"]),
+                                 "--category-diff", str(out["d.csv"]),
                                  "--heatmap", str(out["h.png"]), "--metrics", str(out["t.json"])])
     assert all(p.is_file() for p in out.values()) and (tmp_path / "m_ci.csv").is_file()
     return json.loads(out["t.json"].read_text())
@@ -264,11 +265,18 @@ def test_stage_without_the_source_rm_writes_everything_and_explains(tmp_path, ca
     assert run.data.params["rm_languages"] == "['ko']"
     assert run.data.metrics["transfer.own_language.ko"] == metrics["own_language"]["ko"]
     artifacts = {f.path for f in client.list_artifacts(run.info.run_id)}
-    assert artifacts == {"m.csv", "c.csv", "h.png", "t.json"}
+    assert artifacts == {"m.csv", "c.csv", "d.csv", "h.png", "t.json"}
+    # no comparison: the category differences have a header and no rows
+    assert pd.read_csv(tmp_path / "d.csv").empty and "category_diff" not in metrics
+    assert metrics["eval_pairs"] == {"en": 50, "ko": 50} and metrics["rm_seeds"] == 1
 
 
 def test_stage_prints_the_configured_confidence(tmp_path, capsys):
     metrics = _run_stage(tmp_path, ["en", "ko"], confidence=0.9)
     assert metrics["headline"]["confidence"] == 0.9 and metrics["headline"]["targets"] == ["ko"]
+    diff = pd.read_csv(tmp_path / "d.csv")
+    assert set(diff["target"]) == {"ko", "mean"} and len(diff) == 2 * 4
+    assert metrics["category_diff"]["per_language"]["ko"]["chat"]["diff"] == pytest.approx(
+        float(diff[(diff["target"] == "ko") & (diff["category"] == "chat")]["diff"].iloc[0]))
     out = capsys.readouterr().out
     assert "(90% CI " in out and "95%" not in out

@@ -30,6 +30,20 @@ and ``main.evaluate``) exactly:
   unregularised Newton/IRLS, so the two agree closely but not to the last digit. The
   leaderboard's ``length_controlled_winrate`` also has an instruction-difficulty term whose
   table is not available offline.
+* The guard (:func:`length_fit_problem`): the GLM's prediction at equal length is reported
+  only when it is an interpolation from a fit that exists. ``length_controlled_minimal`` is
+  missing (None, JSON null) and ``length_controlled_reason`` says why when (a) fewer than
+  ``max(LC_MIN_SIDE, ceil(LC_MIN_SIDE_SHARE * n))`` of the ``n`` fitted instructions have a
+  model answer at most as long as the reference, or fewer than that many at least as long
+  (an answer of exactly the reference length counts on both sides): equal length is then
+  outside, or at the very edge of, the data, and the rate is the model's extrapolation; or
+  (b) Newton's method did not converge, or ``|phi| > LC_MAX_LENGTH_COEF`` (``tanh`` is
+  bounded, so such a weight means the verdicts are (nearly) separated by length and the
+  maximum-likelihood estimate runs off to infinity). With every label 0 (or 1) the rate is
+  the exact limit 0 (100) whatever the lengths, and is reported. The thresholds keep
+  AlpacaEval's own published models (alpaca-7b: 22 of 805 answers at least as long as the
+  reference) and reject the case the guard is for: the default run, whose answers are 3-4
+  times as long as the references on every instruction.
 """
 
 from __future__ import annotations
@@ -46,6 +60,10 @@ if TYPE_CHECKING:
     from xlrm.langid import LanguageChecker
 
 log = logging.getLogger(__name__)
+
+LC_MIN_SIDE = 3             # fewest instructions on each side of equal length (see the guard)
+LC_MIN_SIDE_SHARE = 0.02    # ... and at least this share of the fitted instructions
+LC_MAX_LENGTH_COEF = 10.0   # |phi| beyond this: the fit is separating, not estimating
 
 
 def as_preferences(preferences: Sequence[float | None] | np.ndarray) -> np.ndarray:
@@ -159,7 +177,9 @@ class LengthGLM:
         delta_len_sd: the standard deviation the length differences were divided by.
         n_fit: rows the GLM was fitted on (non-missing preferences).
         converged: whether Newton's method converged.
-        win_rate: the length-controlled win rate, ``sigmoid(theta) * 100``.
+        win_rate: the fit's prediction at equal length, ``sigmoid(theta) * 100`` (whether
+            or not it can be trusted: see ``problem``).
+        problem: why the prediction is not reported (:func:`length_fit_problem`), or None.
     """
 
     length_coef: float
@@ -168,6 +188,43 @@ class LengthGLM:
     n_fit: int
     converged: bool
     win_rate: float
+    problem: str | None = None
+
+    @property
+    def length_controlled(self) -> float | None:
+        """The length-controlled win rate, or None when :attr:`problem` rules it out."""
+        return None if self.problem is not None else self.win_rate
+
+
+def length_fit_problem(delta: np.ndarray, mean_ratio: float, *, length_coef: float,
+                       baseline: float, converged: bool) -> str | None:
+    """Why a length GLM's prediction at equal length must not be reported (None: it may).
+
+    ``delta`` holds the fitted instructions' length differences, model minus reference, and
+    ``mean_ratio`` the mean model length over the mean reference length (for the message).
+    The rule is the module docstring's guard.
+    """
+    n = int(delta.size)
+    need = max(LC_MIN_SIDE, math.ceil(LC_MIN_SIDE_SHARE * n))
+    not_longer, not_shorter = int((delta <= 0).sum()), int((delta >= 0).sum())
+    ratio = f" ({mean_ratio:.1f}x on average)" if math.isfinite(mean_ratio) else ""
+    if not_longer == 0:
+        return (f"answers are longer than the reference on every instruction{ratio}: equal "
+                "length is outside the data")
+    if not_shorter == 0:
+        return (f"answers are shorter than the reference on every instruction{ratio}: equal "
+                "length is outside the data")
+    if min(not_longer, not_shorter) < need:
+        few, what = ((not_longer, "at most") if not_longer <= not_shorter
+                     else (not_shorter, "at least"))
+        return (f"only {few} of {n} answers are {what} as long as the reference{ratio}: "
+                f"equal length is at the edge of the data ({need} needed on each side)")
+    if not converged or not math.isfinite(baseline):
+        return "the length GLM did not converge (verdicts separated by length?)"
+    if abs(length_coef) > LC_MAX_LENGTH_COEF:
+        return (f"the length GLM diverges (length weight {length_coef:+.1f}, beyond "
+                f"±{LC_MAX_LENGTH_COEF:g}): the verdicts are (nearly) separated by length")
+    return None
 
 
 def fit_length_glm(preferences: Sequence[float | None] | np.ndarray,
@@ -187,6 +244,8 @@ def fit_length_glm(preferences: Sequence[float | None] | np.ndarray,
     rows. Predicting at ``s = 0`` gives ``sigmoid(theta)`` for every instruction, so the
     length-controlled win rate is ``sigmoid(theta) * 100``. If every label is 0 (or every
     one 1) the maximum-likelihood ``theta`` is infinite and the rate is its limit, 0 (100).
+    ``problem`` is set (and :attr:`LengthGLM.length_controlled` None) when the module
+    docstring's guard rules the prediction out.
     """
     p = as_preferences(preferences)
     lm, lr = _char_lengths(model_lengths), _char_lengths(reference_lengths)
@@ -200,25 +259,31 @@ def fit_length_glm(preferences: Sequence[float | None] | np.ndarray,
     y = p[keep] - 1.0
     n = int(keep.sum())
     if n == 0:
-        return LengthGLM(math.nan, math.nan, sd, 0, False, math.nan)
+        return LengthGLM(math.nan, math.nan, sd, 0, False, math.nan,
+                         "no instruction has a verdict")
     if np.all(y == 0.0) or np.all(y == 1.0):
         theta = -math.inf if y[0] == 0.0 else math.inf
         return LengthGLM(0.0, theta, sd, n, True, float(y[0] * 100))
     X = np.column_stack([np.tanh(std_delta[keep]), np.ones(n)])
     beta, converged, _ = fit_soft_logistic(X, y)
-    if not converged:
-        log.warning("length-controlled GLM did not converge (separable data?); the "
-                    "length-controlled win rate is that of the last iterate")
+    mean_ref = float(lr[keep].mean())
+    ratio = float(lm[keep].mean()) / mean_ref if mean_ref > 0 else math.nan
+    problem = length_fit_problem(delta[keep], ratio, length_coef=float(beta[0]),
+                                 baseline=float(beta[1]), converged=converged)
+    if problem is not None:
+        log.warning("length-controlled win rate not reported: %s", problem)
     return LengthGLM(length_coef=float(beta[0]), baseline=float(beta[1]), delta_len_sd=sd,
-                     n_fit=n, converged=converged, win_rate=float(expit(beta[1]) * 100))
+                     n_fit=n, converged=converged, win_rate=float(expit(beta[1]) * 100),
+                     problem=problem)
 
 
 def length_controlled_minimal(preferences: Sequence[float | None] | np.ndarray,
                               model_lengths: Sequence[str] | Sequence[int] | np.ndarray,
                               reference_lengths: Sequence[str] | Sequence[int] | np.ndarray
-                              ) -> float:
-    """The ``length_controlled_minimal`` win rate in percent (see :func:`fit_length_glm`)."""
-    return fit_length_glm(preferences, model_lengths, reference_lengths).win_rate
+                              ) -> float | None:
+    """The ``length_controlled_minimal`` win rate in percent, or None where the guard rules
+    it out (see :func:`fit_length_glm`)."""
+    return fit_length_glm(preferences, model_lengths, reference_lengths).length_controlled
 
 
 def summarize(preferences: Sequence[float | None] | np.ndarray, model_texts: Sequence[str],
@@ -227,8 +292,9 @@ def summarize(preferences: Sequence[float | None] | np.ndarray, model_texts: Seq
 
     Returns the keys of :func:`win_rate_metrics` plus ``avg_length`` (AlpacaEval's
     ``int(mean(len(output)))`` over ``model_texts``), ``avg_length_reference``,
-    ``length_controlled_minimal`` (percent) and the GLM's ``lc_length_coef`` and
-    ``lc_baseline`` weights.
+    ``length_controlled_minimal`` (percent; None where the module docstring's guard rules it
+    out), ``length_controlled_reason`` (why it is None; None when it is a number) and the
+    GLM's ``lc_length_coef`` and ``lc_baseline`` weights (as fitted, either way).
     """
     if not (len(preferences) == len(model_texts) == len(reference_texts)):
         raise ValueError(f"got {len(preferences)} preferences, {len(model_texts)} model texts "
@@ -238,7 +304,8 @@ def summarize(preferences: Sequence[float | None] | np.ndarray, model_texts: Seq
     out["avg_length"] = int(lm.mean()) if lm.size else 0
     out["avg_length_reference"] = int(lr.mean()) if lr.size else 0
     glm = fit_length_glm(preferences, lm, lr)
-    out["length_controlled_minimal"] = glm.win_rate
+    out["length_controlled_minimal"] = glm.length_controlled
+    out["length_controlled_reason"] = glm.problem
     out["lc_length_coef"] = glm.length_coef
     out["lc_baseline"] = glm.baseline
     return out

@@ -30,7 +30,7 @@ from xlrm.errors import DataError
 SYSTEMS = ("policy", *LABELLERS)
 TABLE_METRICS = ("n", "avg_length", "language_fidelity", "verifiable_accuracy",
                  "verifiable_ci_low", "verifiable_ci_high", "win_rate", "standard_error",
-                 "discrete_win_rate", "length_controlled_minimal")
+                 "discrete_win_rate", "length_controlled_minimal", "length_controlled_reason")
 
 
 def _run_name(lang: str, system: str, seed: int | None) -> str:

@@ -40,6 +40,10 @@ class BootstrapResult:
     n_resamples: int
     seed: int
     report: dict[str, dict[str, dict[str, Any]]] = field(repr=False, default_factory=dict)
+    #: ``(rm, language, category)`` -> replicates of that category's score, from the same
+    #: resampled pairs as :attr:`samples` (only the categories the RM has on that language)
+    category_samples: dict[tuple[str, str, str], np.ndarray] = field(repr=False,
+                                                                    default_factory=dict)
 
 
 def _stratum_rng(seed: int, language: str, subset: str) -> np.random.Generator:
@@ -96,6 +100,7 @@ def bootstrap_language_scores(scores: pd.DataFrame,
     point = {(rm, lang): rec["score"] for rm, langs in report.items()
              for lang, rec in langs.items()}
     samples: dict[tuple[str, str], np.ndarray] = {}
+    cat_samples: dict[tuple[str, str, str], np.ndarray] = {}
 
     for lang, dl in df.groupby("language", sort=False):
         cols = list(dict.fromkeys(zip(dl["rm"], dl["_head"])))  # (rm, head) columns
@@ -128,6 +133,9 @@ def bootstrap_language_scores(scores: pd.DataFrame,
             with np.errstate(invalid="ignore", divide="ignore"):
                 acc[:, s, :] = (W @ C) / (W @ M)
         acc = np.where(present[None, :, :], acc, 0.0)
+        by_rm: dict[str, list[int]] = {}
+        for j, (rm, _h) in enumerate(cols):
+            by_rm.setdefault(rm, []).append(j)
         cat_scores = np.zeros((B, R))
         n_cats = np.zeros(R)
         for cat in cats:
@@ -137,16 +145,17 @@ def bootstrap_language_scores(scores: pd.DataFrame,
             has = den > 0
             num = (acc[:, sel, :] * w[None]).sum(axis=1)  # (B, R)
             with np.errstate(invalid="ignore", divide="ignore"):
-                cat_scores += np.where(has[None, :], num / np.where(has, den, 1.0), 0.0)
+                cat_r = np.where(has[None, :], num / np.where(has, den, 1.0), 0.0)
+            cat_scores += cat_r
             n_cats += has
+            for rm, js in by_rm.items():  # heads of one RM score the same pairs
+                if has[js[0]]:
+                    cat_samples[(rm, lang, cat)] = cat_r[:, js].mean(axis=1)
         lang_scores = cat_scores / n_cats[None, :]  # every column has >= 1 category
-        by_rm: dict[str, list[int]] = {}
-        for j, (rm, _h) in enumerate(cols):
-            by_rm.setdefault(rm, []).append(j)
         for rm, js in by_rm.items():
             samples[(rm, lang)] = lang_scores[:, js].mean(axis=1)
     return BootstrapResult(point=point, samples=samples, n_resamples=B, seed=int(seed),
-                           report=report)
+                           report=report, category_samples=cat_samples)
 
 
 def bootstrap_ci(scores: pd.DataFrame,

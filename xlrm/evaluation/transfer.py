@@ -1,5 +1,6 @@
 """The ``transfer`` stage's core: the train-language x eval-language matrix, its bootstrap
-intervals, the per-category table and the headline metrics."""
+intervals, the per-category tables (scores, and the headline difference per category) and
+the headline metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from xlrm.errors import DataError
 from xlrm.evaluation.accuracy import accuracy_table, transfer_matrix
 from xlrm.evaluation.bootstrap import (BootstrapResult, bootstrap_ci, bootstrap_language_scores,
                                        headline, headline_targets)
+from xlrm.evaluation.category_diff import (COLUMNS, category_diff, category_diff_table,
+                                           rounded_category_diff)
 from xlrm.evaluation.config import TransferConfig
 
 
@@ -23,6 +26,7 @@ class TransferResult:
     matrix: pd.DataFrame      # language scores: rows = RM (base, source, others), cols = language
     ci: pd.DataFrame          # rm, language, score, ci_low, ci_high (bootstrap_ci)
     categories: pd.DataFrame  # accuracy_table rows of the category and language levels
+    category_diff: pd.DataFrame  # source minus target RM per category (no rows: no headline)
     metrics: dict[str, Any]   # metrics/transfer.json
     no_headline: str | None   # why ``metrics`` has no headline (None when it has one)
 
@@ -116,13 +120,22 @@ def _rounded(d: dict[str, Any]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in d.items()}
 
 
+def eval_pairs(scores: pd.DataFrame) -> dict[str, int]:
+    """Evaluation pairs per language: distinct (subset, id) over every RM scored there."""
+    pairs = scores[["language", "subset", "id"]].astype(str).drop_duplicates()
+    return {str(k): int(v) for k, v in pairs.groupby("language", sort=False).size().items()}
+
+
 def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResult:
     """The matrix, its intervals (at ``cfg.confidence``), the category table and the
     metrics of a scores table (from :func:`read_scores`).
 
     The metrics hold ``headline`` (the source RM minus each target-language RM, on the
-    target language) only when there is a target to compare; otherwise ``no_headline``
-    says why, and the rest (``own_language``, ``base``) is written all the same."""
+    target language) and ``category_diff`` (the same per category, see
+    :mod:`xlrm.evaluation.category_diff`) only when there is a target to compare; otherwise
+    ``no_headline`` says why, and the rest (``own_language``, ``base``, ``eval_pairs``:
+    pairs per eval language, ``rm_seeds``: RMs trained per language, 1 for now) is written
+    all the same."""
     rms = _rm_order(list(dict.fromkeys(scores["rm"])), cfg.source_language)
     langs = list(dict.fromkeys(scores["language"]))
     boot = bootstrap_language_scores(scores, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
@@ -132,7 +145,9 @@ def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResul
     trained = [r for r in rms if r != "base"]
     reason = no_headline_reason(boot, cfg.source_language, trained)
 
-    metrics: dict[str, Any] = {"confidence": cfg.confidence}  # the level of every interval
+    metrics: dict[str, Any] = {"confidence": cfg.confidence,  # the level of every interval
+                               "eval_pairs": eval_pairs(scores), "rm_seeds": 1}
+    diff_table = pd.DataFrame(columns=list(COLUMNS))
     if reason is None:
         head = headline(scores, source=cfg.source_language, confidence=cfg.confidence,
                         boot=boot)
@@ -141,6 +156,10 @@ def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResul
             "mean": _rounded(head["mean"]),
             "per_language": {t: _rounded(d) for t, d in head["per_language"].items()},
         }
+        cat_diff = category_diff(boot, cfg.source_language, head["targets"], cfg.confidence)
+        metrics["category_diff"] = {"confidence": cfg.confidence,
+                                    **rounded_category_diff(cat_diff)}
+        diff_table = category_diff_table(cat_diff)
     else:
         metrics["no_headline"] = reason
     # Each trained RM on its own language, and the untrained base there (mean of random heads).
@@ -150,4 +169,4 @@ def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResul
     if "base" in matrix.index:
         metrics["base"] = {lang: round(float(v), 6) for lang, v in matrix.loc["base"].items()}
     return TransferResult(matrix=matrix, ci=ci, categories=table[table["level"] != "subset"],
-                          metrics=metrics, no_headline=reason)
+                          category_diff=diff_table, metrics=metrics, no_headline=reason)

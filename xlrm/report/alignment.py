@@ -112,9 +112,14 @@ def _runs_table(table: pd.DataFrame) -> list[Block]:
             else:
                 cells.append(str(v))
         rows.append(cells)
-    return [Para("Every evaluated policy: verifiable accuracy (%), the win rate against the "
-                 "references (reference mode), language fidelity of the answers and their mean "
-                 "length in characters."), Table(cols, rows)]
+    from xlrm.report.study_tables import length_control_note
+
+    blocks: list[Block] = [
+        Para("Every evaluated policy: verifiable accuracy (%), the win rate against the "
+             "references (reference mode), language fidelity of the answers and their mean "
+             "length in characters."), Table(cols, rows)]
+    note = length_control_note(table)
+    return blocks + ([note] if note is not None else [])
 
 
 def section_alignment(inputs: ReportInputs) -> list[Block]:

@@ -24,6 +24,7 @@ class ReportPaths:
     transfer_matrix: str
     transfer_ci: str
     category_scores: str
+    category_diff: str
     transfer_metrics: str
     transfer_heatmap: str
     representations_metrics: str
@@ -41,7 +42,7 @@ class ReportPaths:
 #: How each input is read: ``matrix`` (CSV, first column = index), ``csv``, ``json``, ``png``.
 INPUT_KINDS: dict[str, str] = {
     "transfer_matrix": "matrix", "transfer_ci": "csv", "category_scores": "csv",
-    "transfer_metrics": "json", "transfer_heatmap": "png",
+    "category_diff": "csv", "transfer_metrics": "json", "transfer_heatmap": "png",
     "representations_metrics": "json", "representations_layers": "png",
     "representations_bar": "png", "embeddings_metrics": "json", "embedding_norms": "png",
     "alignment_table": "csv", "alignment_metrics": "json", "alignment_plot": "png",
@@ -62,6 +63,7 @@ class ReportInputs:
     transfer_matrix: pd.DataFrame | None = None
     transfer_ci: pd.DataFrame | None = None
     category_scores: pd.DataFrame | None = None
+    category_diff: pd.DataFrame | None = None
     transfer_metrics: dict | None = None
     transfer_heatmap: bytes | None = None
     representations_metrics: dict | None = None

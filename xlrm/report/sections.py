@@ -14,6 +14,7 @@ from xlrm.report.alignment import alignment_reading, section_alignment
 from xlrm.report.readings import (category_reading, headline_reading, heatmap_reading,
                                   matrix_reading, metrics_reading, numeric_leaves,
                                   offshelf_reading)
+from xlrm.report.study_tables import section_category_diff
 
 
 def _confidence(metrics: dict | None) -> float:
@@ -228,8 +229,9 @@ def summary_blocks(inputs: ReportInputs) -> list[Block]:
     return blocks
 
 
-SECTIONS = (section_transfer, section_headline, section_categories, section_representations,
-            section_embeddings, section_alignment, section_offshelf, section_inputs)
+SECTIONS = (section_transfer, section_headline, section_category_diff, section_categories,
+            section_representations, section_embeddings, section_alignment, section_offshelf,
+            section_inputs)
 
 
 def report_blocks(inputs: ReportInputs) -> list[Block]:
