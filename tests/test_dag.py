@@ -52,10 +52,11 @@ def test_the_check_names_the_stage_and_module_when_a_dep_is_removed(tmp_path):
 
 
 def test_a_params_named_model_must_be_a_dep(tmp_path, stages):
-    """eval_alpaca's judge (`models/base` in the default) is read, so it is a dep."""
-    judged = [s for s in stages if s.name.startswith("eval_alpaca")]
-    assert judged and all("models/base" in s.named_outputs for s in judged)
-    assert all(s.covers("models/base") for s in judged)
+    """eval_offshelf's judge and classifier (`models/base`, `models/rm/en` in the default)
+    are read, so they are deps."""
+    judged = [s for s in stages if s.name == "eval_offshelf"]
+    assert judged and all({"models/base", "models/rm/en"} <= s.named_outputs for s in judged)
+    assert all(s.covers("models/base") and s.covers("models/rm/en") for s in judged)
 
 
 def test_each_script_declares_exactly_its_dvc_yaml_params(stages):
