@@ -114,7 +114,8 @@ def test_repro_writes_every_output(pipeline):
                 "analyze_representations", "analyze_embeddings", "eval_offshelf", "report",
                 *(f"generate@{x}" for x in TARGETS), *(f"label@{x}" for x in TARGETS),
                 *(f"eval_alpaca_policy@{x}" for x in TARGETS),
-                *(f"train_dpo@{r}" for r in DPO_RUNS), *(f"eval_alpaca@{r}" for r in DPO_RUNS)}
+                *(f"train_dpo@{r}" for r in DPO_RUNS), *(f"eval_alpaca@{r}" for r in DPO_RUNS),
+                *(f"head_to_head@{x}-0" for x in TARGETS)}
     assert ran == expected
     for lang in langs:
         assert (work / "models" / "rm" / lang / "adapter_config.json").exists()  # LoRA (fixture)
@@ -137,10 +138,20 @@ def test_repro_writes_every_output(pipeline):
     for run in DPO_RUNS:
         assert any((work / "models" / "dpo" / run.replace("-", "__")).iterdir())
         alpaca = json.loads((work / "results" / "alpaca" / f"{run.replace('-', '__')}.json").read_text())
-        assert 0.0 <= alpaca["win_rate"] <= 100.0 and "standard_error" in alpaca
-    align = json.loads((work / "metrics" / "alignment.json").read_text())["headline"]
+        assert 0.0 <= alpaca["win_rate"] <= 100.0 and "standard_error" in alpaca  # reference mode
+        assert 0.0 <= alpaca["verifiable"]["accuracy"] <= 100.0  # the seed rows' rule checks
+    for lang in TARGETS:
+        h2h = json.loads((work / "results" / "head_to_head" / f"{lang}__0.json").read_text())
+        assert set(h2h["pairings"]) == {"english_vs_native", "english_vs_policy",
+                                        "native_vs_policy"}
+        for m in h2h["pairings"].values():  # the rm judge is asked in both orders
+            assert m["n_total"] > 0 and m["judge"]["n_queries"] == 2 * m["judge"]["n_items"]
+    summary = json.loads((work / "metrics" / "alignment.json").read_text())
+    align = summary["headline"]
+    assert align["metric"] == "verifiable_accuracy"
     assert set(align["per_language"]) == set(TARGETS)
     assert align["mean"]["ci_low"] <= align["mean"]["diff"] <= align["mean"]["ci_high"]
+    assert {"verifiable_accuracy", "head_to_head", "reference"} <= set(summary)
     assert (work / "plots" / "alignment_winrate.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -254,9 +265,10 @@ def test_changing_dpo_beta_reruns_only_dpo_and_what_follows(pipeline):
     work = pipeline["work"]
     out = sh(["dvc", "exp", "run", "-n", "beta-up", "-S", "train_dpo.beta=0.2"], work)
     dpo = {*(f"train_dpo@{r}" for r in DPO_RUNS), *(f"eval_alpaca@{r}" for r in DPO_RUNS)}
-    # alignment and report rerun only if the judged answers changed (a tiny LoRA policy's
-    # 16 greedy tokens may not); nothing upstream of DPO reruns
-    assert dpo <= ran_stages(out) <= dpo | {"alignment", "report"}
+    # head to head, alignment and report rerun only if the answers changed (a tiny LoRA
+    # policy's 16 greedy tokens may not); nothing upstream of DPO reruns
+    later = {*(f"head_to_head@{x}-0" for x in TARGETS), "alignment", "report"}
+    assert dpo <= ran_stages(out) <= dpo | later
     show = sh(["dvc", "exp", "show", "--md"], work)
     assert "beta-up" in show and "metrics/alignment.json" in sh(["dvc", "metrics", "show"], work)
     sh(["dvc", "exp", "apply", "beta-up"], work)
