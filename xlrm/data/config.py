@@ -68,9 +68,13 @@ class EvalDataConfig:
     """The ``eval_data`` params section: where the M-RewardBench-format sets come from."""
 
     # "prepared" (the held-out split of `prepare`, e.g. the seed set), "hub"
-    # (CohereLabsCommunity/multilingual-reward-bench + allenai/reward-bench), or a local folder.
+    # (M-RewardBench per language, RewardBench for English), or a local folder.
     source: str = "hub"
     max_per_language: int | None = None
+    # With source "hub": the two data sets, each a hub id or a local folder laid out as that
+    # hub repository (dataset card with `configs:` + data files; the paper-dry preset's).
+    mrewardbench: str = "CohereLabsCommunity/multilingual-reward-bench"
+    rewardbench: str = "allenai/reward-bench"
 
     def __post_init__(self) -> None:
         _check_count(self.max_per_language, "max_per_language", minimum=1)

@@ -63,7 +63,7 @@ def _load_external(src: InstructionSource, language: str, with_reference: bool) 
     names = {"lang": language, "language": langs.name(language).lower()}
     path = Path(src.source.format(**names))
     numbers = None
-    if path.exists():
+    if path.is_file():  # a folder (laid out as a hub repository) is read as the hub id
         from xlrm.data.sources import read_rows
 
         raw, numbers = read_rows(path)

@@ -306,14 +306,15 @@ def _eval_file(directory: Path, lang: str) -> Path:
     return found[0]
 
 
-def _load_eval_hub(lang: str, max_rows: int | None) -> Source:
+def _load_eval_hub(lang: str, max_rows: int | None, mrewardbench: str,
+                   rewardbench: str) -> Source:
     if lang == "en":
-        hub_id, config = REWARDBENCH_HUB_ID, None
+        hub_id, config = rewardbench, None
     else:
-        hub_id, config = MREWARDBENCH_HUB_ID, langs.flores(lang)
+        hub_id, config = mrewardbench, langs.flores(lang)
     for split in EVAL_SPLITS:
         try:
-            return hub_source(hub_id, config, split, hub_id, max_rows)
+            return hub_source(hub_id, config, split, None, max_rows)
         except ValueError as e:  # datasets: 'Unknown split "filtered". Should be one of [...]'
             if "split" not in str(e).lower() or split == EVAL_SPLITS[-1]:
                 raise
@@ -321,7 +322,8 @@ def _load_eval_hub(lang: str, max_rows: int | None) -> Source:
 
 
 def load_eval_set(source: str | os.PathLike, languages: Sequence[str], *,
-                  max_per_language: int | None = None) -> dict[str, list[dict]]:
+                  max_per_language: int | None = None, mrewardbench: str = MREWARDBENCH_HUB_ID,
+                  rewardbench: str = REWARDBENCH_HUB_ID) -> dict[str, list[dict]]:
     """Load Multilingual RewardBench: ``{iso_code: rows}`` in the normalised schema.
 
     ``source == "hub"``: M-RewardBench (``CohereLabsCommunity/multilingual-reward-bench``,
@@ -333,13 +335,16 @@ def load_eval_set(source: str | os.PathLike, languages: Sequence[str], *,
     Each row's prompt becomes one user message, its ``language`` the requested ISO code, and
     its ``category`` comes from :data:`MREWARDBENCH_SUBSETS` when the subset is known, else
     from the row's own ``category``; a row with neither, or any bad row, raises DataError.
-    ``max_per_language`` keeps the first N rows of each language.
+    ``max_per_language`` keeps the first N rows of each language. ``mrewardbench`` and
+    ``rewardbench`` name the two hub data sets (or local folders laid out as them).
     """
-    return dict(iter_eval_sets(source, languages, max_per_language=max_per_language))
+    return dict(iter_eval_sets(source, languages, max_per_language=max_per_language,
+                               mrewardbench=mrewardbench, rewardbench=rewardbench))
 
 
 def iter_eval_sets(source: str | os.PathLike, languages: Sequence[str], *,
-                   max_per_language: int | None = None) -> Iterator[tuple[str, list[dict]]]:
+                   max_per_language: int | None = None, mrewardbench: str = MREWARDBENCH_HUB_ID,
+                   rewardbench: str = REWARDBENCH_HUB_ID) -> Iterator[tuple[str, list[dict]]]:
     """:func:`load_eval_set` one language at a time: ``(iso_code, rows)`` (a local JSON-lines
     file is read line by line, and only one language's rows are held)."""
     if max_per_language is not None and (isinstance(max_per_language, bool)
@@ -350,7 +355,7 @@ def iter_eval_sets(source: str | os.PathLike, languages: Sequence[str], *,
     for lang in languages:
         langs.check(lang)
         if str(source) == "hub":
-            src = _load_eval_hub(lang, max_per_language)
+            src = _load_eval_hub(lang, max_per_language, mrewardbench, rewardbench)
         else:
             directory = Path(source)
             if not directory.is_dir():

@@ -84,7 +84,8 @@ def eval_sets_for(cfg: EvalDataConfig, languages: list[str], prepared_test: Path
     from xlrm.schema import validate_file_rows
 
     if cfg.source != "prepared":
-        yield from iter_eval_sets(cfg.source, languages, max_per_language=cfg.max_per_language)
+        yield from iter_eval_sets(cfg.source, languages, max_per_language=cfg.max_per_language,
+                                  mrewardbench=cfg.mrewardbench, rewardbench=cfg.rewardbench)
         return
     rows = validate_file_rows(read_jsonl(prepared_test, nonempty=True),
                               str(prepared_test))

@@ -163,29 +163,66 @@ def load_hub_dataset(hub_id: str, config: str | None = None, split: str = "train
         ) from None
 
 
+def is_hub_folder(path: Path) -> bool:
+    """A local folder laid out as a hub data set repository: a dataset card ``README.md``
+    whose YAML front matter has ``configs`` (what ``datasets.load_dataset`` reads to find
+    each config's split files). Such a folder is read as the hub id would be."""
+    card = path / "README.md"
+    if not card.is_file():
+        return False
+    text = card.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return False
+    end = text.find("\n---", 3)
+    if end < 0:
+        return False
+    import yaml
+
+    try:
+        meta = yaml.safe_load(text[3:end])
+    except yaml.YAMLError:
+        return False
+    return isinstance(meta, dict) and bool(meta.get("configs"))
+
+
+def hub_folder_name(path: Path) -> str:
+    """``owner/name`` of a hub-shaped folder (its last two path parts), the name its rows
+    get as the hub id would give them."""
+    return "/".join(path.resolve().parts[-2:])
+
+
 def _looks_like_hub_id(source: str) -> bool:
     return bool(_HUB_ID.match(source)) and not source.lower().endswith(DATA_SUFFIXES)
 
 
 def hub_source(hub_id: str, config: str | None, split: str, source_name: str | None,
                 max_rows: int | None = None) -> Source:
+    """One split of a hub data set, or of a local folder laid out as one
+    (:func:`is_hub_folder`; its rows are named ``owner/name`` as the hub id's would be)."""
     ds = load_hub_dataset(hub_id, config, split)
     n = len(ds) if max_rows is None else min(len(ds), max_rows)
     rows = ds.select(range(n)) if n < len(ds) else ds
     cfg = f"/{config}" if config else ""
-    return Source(where=f"hub data set {hub_id}{cfg} (split {split})",
-                   stem=source_name or hub_id, source=source_name or hub_id, rows=rows)
+    local = Path(hub_id).is_dir()
+    name = source_name or (hub_folder_name(Path(hub_id)) if local else hub_id)
+    what = "hub-shaped folder" if local else "hub data set"
+    return Source(where=f"{what} {hub_id}{cfg} (split {split})", stem=name, source=name,
+                  rows=rows)
 
 
 def expand_sources(source: str | os.PathLike | Sequence[str | os.PathLike], source_name: str | None,
             hub_config: str | None, hub_split: str) -> Iterator[Source]:
-    """Resolve paths, directories (recursively, sorted) and hub ids into sources, lazily."""
+    """Resolve paths, directories (recursively, sorted), hub-shaped folders
+    (:func:`is_hub_folder`: read through ``datasets`` with ``hub_config``/``hub_split``, as
+    the hub id) and hub ids into sources, lazily."""
     items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     if not items:
         raise DataError("no data source given")
     for item in items:
         path = Path(item)
-        if path.is_dir():
+        if path.is_dir() and is_hub_folder(path):
+            yield hub_source(str(path), hub_config, hub_split, source_name)
+        elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if _is_data_file(p, path))
             if not files:
                 raise DataError(f"no data files ({', '.join(DATA_SUFFIXES)}) in this directory",
