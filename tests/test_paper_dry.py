@@ -30,7 +30,7 @@ ALLOWED = {
     # models and data sets: tiny random / small local copies in the hub layouts
     "base_model.source", "policy_model.source", "prepare.source", "translate.hf.models",
     "eval_data.mrewardbench", "eval_data.rewardbench", "analyze_embeddings.models",
-    "eval_offshelf.classifiers", "instructions.eval.source",  # X-AlpacaEval-refs until head-to-head
+    "eval_offshelf.classifiers", "instructions.eval.source",
     # list lengths (languages, seeds)
     "languages", "rm_languages", "eval_languages", "alignment_languages", "dpo_seeds",
     "analyze_embeddings.languages",
@@ -93,7 +93,7 @@ def test_dry_preset_differs_from_paper_only_where_allowed():
 
     names = {m.repo for m in MODELS} | {
         "iqwiki-kor/MP-86k", "CohereLabsCommunity/multilingual-reward-bench",
-        "allenai/reward-bench", "zhihz0535/X-AlpacaEval", "zhihz0535/X-AlpacaEval-refs"}
+        "allenai/reward-bench", "zhihz0535/X-AlpacaEval"}
     text = (REPO / "presets" / "paper-dry.yaml").read_text(encoding="utf-8")
     named = set(re.findall(r"\.dry/hub/([\w.-]+/[\w.-]+)", text))
     assert named and named <= names, named - names
@@ -188,7 +188,8 @@ def test_paper_dry_runs_end_to_end(dry_run):
                 *(f"train_rm@{x}" for x in DRY_LANGS), *(f"eval_rm@{x}" for x in DRY_LANGS),
                 *(f"generate@{x}" for x in TARGETS), *(f"label@{x}" for x in TARGETS),
                 *(f"eval_alpaca_policy@{x}" for x in TARGETS),
-                *(f"train_dpo@{r}" for r in runs), *(f"eval_alpaca@{r}" for r in runs)}
+                *(f"train_dpo@{r}" for r in runs), *(f"eval_alpaca@{r}" for r in runs),
+                *(f"head_to_head@{t}-{s}" for t in TARGETS for s in SEEDS)}
     assert expected <= ran, sorted(expected - ran)
     base = json.loads((work / "models" / "base" / "config.json").read_text())
     assert base["model_type"] == "qwen2" and base["tie_word_embeddings"] is True
@@ -205,10 +206,18 @@ def test_paper_dry_outputs_make_sense(dry_run):
     assert transfer["headline"]["targets"] == TARGETS
     assert set(transfer["own_language"]) == set(DRY_LANGS) == set(transfer["base"])
     assert 0 <= transfer["own_language"]["ko"] <= 1
-    head = json.loads((work / "metrics" / "alignment.json").read_text())["headline"]
+    summary = json.loads((work / "metrics" / "alignment.json").read_text())
+    head = summary["headline"]  # head to head, no reference anywhere (X-AlpacaEval's rows)
+    assert head["metric"] == "head_to_head" and "reference" not in summary
     ko = head["per_language"]["ko"]
     assert ko["seeds"] == len(SEEDS) and ko["instructions"] == 8
-    assert 0 <= ko["english_win_rate"] <= 100 and ko["ci_low"] <= ko["diff"] <= ko["ci_high"]
+    assert 0 <= ko["english"] <= 100 and ko["ci_low"] <= ko["diff"] <= ko["ci_high"]
+    for s in SEEDS:  # the openai judge was asked both orders of every comparison
+        h2h = json.loads((work / "results" / "head_to_head" / f"ko__{s}.json").read_text())
+        for m in h2h["pairings"].values():
+            assert m["judge"]["n_queries"] == 2 * m["judge"]["n_items"]
+            # the test's judge reads the answers, not their places: consistent
+            assert m["judge"]["position_consistency"] == 1.0 and not m["consistency_warning"]
     offshelf = json.loads((work / "metrics" / "offshelf.json").read_text())["models"]
     assert set(offshelf) == {"offsetbias-rm-8b", "gpt-4o", "self-taught-evaluator-70b"}
     for name in ("gpt-4o", "self-taught-evaluator-70b"):  # verdicts read from logprobs

@@ -11,8 +11,6 @@
 * ``zhihz0535/X-AlpacaEval``: config ``default``, one split per language named by its
   lower-case English name (``english``, ``korean``, ...) in ``<name>.json`` (JSON lines);
   ``instruction`` only, no reference answer.
-* ``zhihz0535/X-AlpacaEval-refs``: the same with an ``output`` reference (the chosen reply),
-  for ``eval_alpaca``'s reference mode (not a hub data set).
 
 Pairs, eval pairs and instructions come from :func:`xlrm.data.seed.generate` (parallel across
 its five languages); items ``k < TRAIN_ITEMS`` of each subset train, the rest evaluate.
@@ -117,16 +115,14 @@ def rewardbench(root: Path, rows: list[dict]) -> None:
     (repo / "README.md").write_text(_card(configs, "RewardBench (dry run)"), encoding="utf-8")
 
 
-def x_alpacaeval(root: Path, rows: list[dict], languages: list[str], *,
-                 references: bool) -> str:
-    name = "X-AlpacaEval-refs" if references else "X-AlpacaEval"
+def x_alpacaeval(root: Path, rows: list[dict], languages: list[str]) -> str:
+    name = "X-AlpacaEval"
     repo = root / "zhihz0535" / name
     files = []
     for lang in languages:
         split = langs.name(lang).lower()
         held = [r for r in rows if r["language"] == lang and _item(r) >= TRAIN_ITEMS]
-        part = [{"instruction": r["prompt"][-1]["content"], "dataset": r["subset"],
-                 **({"output": r["chosen"]} if references else {})}
+        part = [{"instruction": r["prompt"][-1]["content"], "dataset": r["subset"]}
                 for r in held[:INSTRUCTIONS]]
         _write_jsonl(repo / f"{split}.json", part)
         files.append({"split": split, "path": f"{split}.json"})
@@ -145,6 +141,5 @@ def build_datasets(root: Path) -> list[str]:
     rewardbench(root, rows)
     made = ["iqwiki-kor/MP-86k", "CohereLabsCommunity/multilingual-reward-bench",
             "allenai/reward-bench"]
-    for refs in (False, True):
-        made.append(x_alpacaeval(root, rows, list(SEED_LANGUAGES), references=refs))
+    made.append(x_alpacaeval(root, rows, list(SEED_LANGUAGES)))
     return made
