@@ -3,7 +3,9 @@
 Scores every classifier RM and generative judge of the `eval_offshelf` params section
 (judges asked in both orders; a pair counts only when the chosen reply wins both) and
 writes one scores file per model, the model x eval-language matrix of language scores, and
-the metrics (accuracies, categories, and the judges' inconsistent/unparseable counts).
+the metrics (accuracies, categories; for judges also the M-RewardBench-compatible score,
+the inconsistent/unparseable counts, position consistency and its warning flag). Judge
+verdicts are cached across runs (xlrm/judges/cache.py).
 With both lists empty it writes empty outputs.
 """
 
@@ -32,7 +34,9 @@ def main(ctx: StageContext) -> str:
         metrics = run_offshelf(cfg, eval_sets, scores_dir=args.scores_dir,
                                matrix_csv=args.matrix, metrics_json=args.metrics)
     ctx.log_metrics({"resumed": journal.hits}, "offshelf")
-    ctx.log_metrics({name: {k: v for k, v in m.items() if k in ("accuracy", "mean_accuracy")}
+    ctx.log_metrics({name: {k: v for k, v in m.items()
+                            if k in ("accuracy", "mean_accuracy", "mrb_accuracy",
+                                     "mean_mrb_accuracy", "order_quality")}
                      for name, m in metrics["models"].items()}, "offshelf")
     ctx.artifact(args.matrix, args.metrics)
     if not metrics["models"]:
@@ -41,6 +45,12 @@ def main(ctx: StageContext) -> str:
     for name, m in metrics["models"].items():
         accs = ", ".join(f"{lang} {v:.3f}" for lang, v in m["accuracy"].items())
         lines.append(f"{name}: {accs} -> {args.matrix}")
+        if m.get("consistency_warning"):
+            q = m.get("order_quality", {}).get("position_consistency")
+            lines.append(f"  warning: {name} keeps its verdict when the order flips on "
+                         f"{'no measurable share' if q is None else f'{q:.0%}'} of pairs "
+                         f"(min_consistency {metrics['min_consistency']}): its scores are "
+                         "not evidence")
     return "\n".join(lines)
 
 

@@ -57,3 +57,10 @@ def fake_openai():
     """A factory of local OpenAI-compatible servers, stopped after the test (see
     tests/fake_openai.py): ``srv = fake_openai(handler | replies=..., require_key=...)``."""
     yield from fake_openai_factory()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_judge_cache(tmp_path, monkeypatch):
+    """Every test gets its own verdict cache (xlrm/judges/cache.py), so a verdict cached by
+    an earlier run never answers a test's query."""
+    monkeypatch.setenv("XLRM_JUDGE_CACHE", str(tmp_path / "judgements"))

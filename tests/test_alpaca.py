@@ -18,7 +18,7 @@ from xlrm.judges.base import JUDGES, JudgeError, make_judge
 from xlrm.judges.config import JudgeConfig
 from xlrm.judges.hf import HFJudge
 from xlrm.judges.openai import OpenAIJudge
-from xlrm.judges.prompts import judge_messages, model_shown_first, parse_label
+from xlrm.judges.prompts import judge_messages, parse_label
 from xlrm.judges.rm import RMJudge
 from xlrm.langid import LanguageChecker
 from xlrm.sections import load_config
@@ -158,9 +158,11 @@ def _judge_cfg(data: dict) -> JudgeConfig:
 
 def test_judge_config_and_registry():
     assert set(JUDGES) == {"openai", "hf", "rm"}
-    cfg = _judge_cfg({"kind": "openai", "model": "judge", "seed": 3,
+    cfg = _judge_cfg({"kind": "openai", "model": "judge", "top_logprobs": 3,
                       "temperature": 0, "max_input_tokens": None})
-    assert cfg.seed == 3 and isinstance(cfg.temperature, float)
+    assert cfg.top_logprobs == 3 and isinstance(cfg.temperature, float)
+    with pytest.raises(ConfigError, match="unknown key"):  # both orders: no order seed
+        _judge_cfg({"kind": "openai", "seed": 3})
     with pytest.raises(ConfigError, match="eval_alpaca.judge: unknown key"):
         _judge_cfg({"kind": "openai", "modle": "x"})
     with pytest.raises(ConfigError, match="must be one of"):
@@ -183,10 +185,6 @@ def test_prompt_order_and_label_parsing():
     assert "Spanish" in user and user.index("uno") < user.index("dos")
     assert "Spanish" not in judge_messages("q", "a", "b", JudgeConfig(
         kind="openai", mention_language=False), language="es")[1]["content"]
-    firsts = [model_shown_first(f"instruction {i}", 0) for i in range(200)]
-    assert 60 < sum(firsts) < 140  # a fair coin
-    assert firsts == [model_shown_first(f"instruction {i}", 0) for i in range(200)]
-    assert firsts != [model_shown_first(f"instruction {i}", 1) for i in range(200)]
     for text, want in [("A", 0), (" B", 1), ("**B**", 1), ("Response A.", 0), ("Output: B", 1),
                        ("\"A\"", 0), ("a", None), ("Both are fine", None), ("", None),
                        ("C", None)]:
@@ -259,15 +257,20 @@ def test_openai_judge_logprobs_undo_the_order(monkeypatch, caplog, fake_openai):
     judge = make_judge(_oa_cfg(srv.url))
     assert isinstance(judge, OpenAIJudge)
     prefs, stats = judge.judge(ins, outs, refs, language="es")
-    assert srv.count == 16 + 1 and set(srv.auth) == {f"Bearer {SECRET}"}
-    assert set(preferred) == {"A", "B"}  # both orders were used
-    firsts = [model_shown_first(i, 0) for i in ins[:16]]
-    assert 0 < sum(firsts) < 16
-    # P(preferred) = 0.7 + 0.1 (" A" counts as A), P(other) = 0.2
+    # both orders of each of the 16 different pairs, plus the 503 retried
+    assert srv.count == 2 * 16 + 1 and set(srv.auth) == {f"Bearer {SECRET}"}
+    assert preferred.count("A") == preferred.count("B") == 16
+    shown = {(b["messages"][1]["content"].split("Response A:\n")[1].split("\n\n")[0])
+             for b in srv.requests}
+    assert all(o in shown and r in shown for o, r in zip(outs[:16], refs[:16]))
+    # P(preferred) = 0.7 + 0.1 (" A" counts as A), P(other) = 0.2, in either order
     want = [1.8 if w else 1.2 for w in model_wins] + [1.5]
     np.testing.assert_allclose(prefs, want, atol=1e-12)
-    assert stats["identical"] == 1 and stats["judged"] == 16 and stats["from_logprobs"] == 16
+    assert stats["identical"] == 1 and stats["judged"] == 16 and stats["from_logprobs"] == 32
     assert stats["retries"] == 1 and stats["requests_failed"] == 0 and stats["missing"] == 0
+    quality = stats["order_quality"]
+    assert quality["flip_share"] == 0 and quality["position_consistency"] == 1
+    assert quality["first_shown_win_share"] == 0.5 and quality["n_queries"] == 32
     body = srv.requests[-1]
     assert body["model"] == "tiny-judge" and "Spanish" in body["messages"][1]["content"]
     # the effective configuration names the endpoint and the key's variable, never the key
@@ -284,15 +287,16 @@ def test_openai_judge_text_fallback_and_unparseable(monkeypatch, fake_openai):
     prefs, stats = make_judge(_oa_cfg(srv.url)).judge(ins, outs, refs)
     assert all(a is None for a in srv.auth)  # no key set: no Authorization header
     assert list(prefs) == [2.0 if w else 1.0 for w in model_wins]
-    assert stats["from_text"] == 10 and stats["from_logprobs"] == 0
+    assert stats["from_text"] == 20 and stats["from_logprobs"] == 0
     srv = fake_openai(_judge_handler("no-labels"))
     prefs, stats = make_judge(_oa_cfg(srv.url)).judge(ins, outs, refs)
     assert list(prefs) == [2.0 if w else 1.0 for w in model_wins]
-    assert stats["from_text"] == 10
+    assert stats["from_text"] == 20
     srv = fake_openai(_judge_handler("text-noise"))
     prefs, stats = make_judge(_oa_cfg(srv.url, logprobs=False)).judge(ins, outs, refs)
     assert "logprobs" not in srv.requests[0]
-    assert np.isnan(prefs).all() and stats["unparseable"] == 10 and stats["missing"] == 10
+    assert np.isnan(prefs).all() and stats["unparseable"] == 20 and stats["missing"] == 10
+    assert stats["order_quality"]["unparseable_share"] == 1
     assert math.isnan(win_rate_metrics(prefs)["win_rate"])
 
 
@@ -348,22 +352,23 @@ def test_hf_judge_on_tiny_model(tiny_base):
     one_by_one, _ = single.judge(ins, outs, refs, language="es")
     np.testing.assert_allclose(one_by_one, prefs, atol=1e-5)
 
-    # a direct computation for the first item
-    first = model_shown_first(ins[0], 0)
-    a, b = (outs[0], refs[0]) if first else (refs[0], outs[0])
-    text = tok.apply_chat_template(judge_messages(ins[0], a, b, cfg, "es"), tokenize=False,
-                                   add_generation_prompt=True)
-    ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-    with torch.inference_mode():
-        probs = torch.softmax(model(input_ids=ids).logits[0, -1].float(), dim=-1)
-    p_lab = [sum(float(probs[t]) for t in ids_) for ids_ in single._label_ids]
-    p_model, p_ref = (p_lab[0], p_lab[1]) if first else (p_lab[1], p_lab[0])
-    assert prefs[0] == pytest.approx(2 - p_ref / (p_ref + p_model), abs=1e-5)
+    # a direct computation for the first item, in both orders
+    p_model = []
+    for a, b, model_label in ((outs[0], refs[0], 0), (refs[0], outs[0], 1)):
+        text = tok.apply_chat_template(judge_messages(ins[0], a, b, cfg, "es"), tokenize=False,
+                                       add_generation_prompt=True)
+        ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            probs = torch.softmax(model(input_ids=ids).logits[0, -1].float(), dim=-1)
+        p_lab = [sum(float(probs[t]) for t in ids_) for ids_ in single._label_ids]
+        p_model.append(p_lab[model_label] / sum(p_lab))
+    assert prefs[0] == pytest.approx(1 + (p_model[0] + p_model[1]) / 2, abs=1e-5)
+    assert stats["order_quality"]["n_queries"] == 12
 
     # prompts over max_input_tokens are not judged
     short = HFJudge(JudgeConfig(kind="hf", max_input_tokens=5), model=model, tokenizer=tok)
     prefs_short, stats_short = short.judge(ins, outs, refs)
-    assert stats_short["too_long"] == 6 and np.isnan(prefs_short).sum() == 6
+    assert stats_short["too_long"] == 12 and np.isnan(prefs_short).sum() == 6
 
 
 # =========================================================================== rm

@@ -231,7 +231,7 @@ def test_label_on_two_processes_writes_the_one_process_pairs(tiny_base, tmp_path
 
 @pytest.mark.slow  # starts stage subprocesses, one of them on two processes
 def test_eval_offshelf_on_two_processes_writes_the_one_process_outputs(
-        tiny_base, seed_rows, tmp_path, fake_openai):
+        tiny_base, seed_rows, tmp_path, fake_openai, monkeypatch):
     from fake_openai import chat_reply, user_message
 
     from xlrm.modeling import load_seqcls, load_tokenizer
@@ -260,9 +260,16 @@ def test_eval_offshelf_on_two_processes_writes_the_one_process_outputs(
 
     run_ok(cmd("one", {}), tmp_path, tmp_path / "one.db")
     asked = srv.count
+    # a verdict cache of its own (xlrm/judges/cache.py), so the judges are asked again
+    monkeypatch.setenv("XLRM_JUDGE_CACHE", str(tmp_path / "cache-two"))
     log = run_ok(cmd("two", two_processes(free_port())), tmp_path, tmp_path / "two.db")
     assert srv.count - asked == asked == 2 * 9  # rank 0 alone asks the endpoint
     assert both_ranks_scored(log)
+    # rank 0 alone writes the cache: one line per query of each judge
+    lines = sorted(len(p.read_text().splitlines())
+                   for p in (tmp_path / "cache-two").glob("*.jsonl")
+                   if p.name != "folder_digests.jsonl")
+    assert lines == [2 * 9, 2 * 9]
     for name in ("clf", "fwd", "hf", "oa"):
         assert (tmp_path / "two" / "scores" / f"{name}.jsonl").read_bytes() == \
             (tmp_path / "one" / "scores" / f"{name}.jsonl").read_bytes()

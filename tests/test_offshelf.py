@@ -250,7 +250,8 @@ def test_stage_with_empty_lists_writes_empty_outputs(how, eval_sets, tmp_path, c
     assert (tmp_path / "scores").is_dir() and not list((tmp_path / "scores").iterdir())
     assert (tmp_path / "matrix.csv").read_text().strip() == "rm,en,es,ko"
     assert json.loads((tmp_path / "metrics.json").read_text()) == \
-        {"languages": ["en", "es", "ko"], "models": {}}
+        {"languages": ["en", "es", "ko"], "min_consistency": 0.6, "consistency_warning": False,
+         "models": {}}
 
     # a model that cannot be found: a one-line error naming it, exit 2
     params.write_text(yaml.safe_dump({"eval_languages": ["en"], "eval_offshelf": {

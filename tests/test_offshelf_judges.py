@@ -9,13 +9,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from fake_judge import FakeJudge
 from fake_openai import chat_reply, token_logprobs, user_message
 
 from xlrm.evaluation.accuracy import accuracy_report
 from xlrm.offshelf.config import (OFFSHELF_PROMPT_TEMPLATE, OFFSHELF_SYSTEM_PROMPT,
                                   EvalOffshelfConfig, JudgeSpec)
-from xlrm.offshelf.pair_judges import (HFPairJudge, OpenAIPairJudge, PairJudge,
-                                       both_orders_scores, conversation_text, judge_eval_sets,
+from xlrm.judges.hf import HFJudge
+from xlrm.judges.openai import OpenAIJudge
+from xlrm.offshelf.pair_judges import (both_orders_scores, conversation_text, judge_eval_sets,
                                        make_pair_judge, order_verdict, pair_outcome)
 from xlrm.offshelf.run import run_offshelf
 from xlrm.sections import load_config
@@ -38,20 +40,6 @@ def _accuracy(rows: list[dict], name: str) -> dict[str, float]:
 
 
 # =========================================================================== encoding
-
-
-class FakeJudge(PairJudge):
-    """Answers from a rule on (instruction, A, B); records every query."""
-
-    def __init__(self, rule):
-        super().__init__(None)
-        self.rule = rule
-        self.queries: list[tuple[str, str, str]] = []
-
-    def ask(self, instructions, outputs_a, outputs_b, language):
-        self.queries.extend(zip(instructions, outputs_a, outputs_b))
-        return np.array([self.rule(i, a, b) for i, a, b in
-                         zip(instructions, outputs_a, outputs_b)], dtype=float), {}
 
 
 def test_both_orders_encoding_is_strict():
@@ -124,7 +112,7 @@ def test_hf_judge_on_tiny_model_both_orders(tiny_base, small_sets, tmp_path):
     spec = JudgeSpec(name="tiny-judge", kind="hf", model=str(tiny_base), batch_size=4,
                      device="cpu", dtype="float32")
     judge = make_pair_judge(spec)
-    assert isinstance(judge, HFPairJudge)
+    assert isinstance(judge, HFJudge)
     rows, st = judge_eval_sets(judge, small_sets, "tiny-judge")
     n = sum(len(v) for v in small_sets.values())
     assert st["n_pairs"] == n and st["n_queries"] == 2 * n and st["n_unparseable"] == 0
@@ -205,7 +193,7 @@ def test_openai_judge_against_a_local_server(small_sets, mode, fake_openai):
                                    "max_retries": 1, "timeout_s": 10,
                                    "logprobs": mode == "logprobs"}, "eval_offshelf.judges[0]")
     judge = make_pair_judge(spec)
-    assert isinstance(judge, OpenAIPairJudge)
+    assert isinstance(judge, OpenAIJudge)
     rows, st = judge_eval_sets(judge, small_sets, "local")
     assert server.count == 2 * n
     assert EFFECTIVE["judge.local"]["system_prompt"] == OFFSHELF_SYSTEM_PROMPT

@@ -326,13 +326,16 @@ def test_alpaca_judge_against_failing_endpoints(fake_openai, naps, monkeypatch):
     replies = iter([b"not json", {"choices": [{"message": "A"}]}])
     srv = fake_openai(lambda body: next(replies, "A"), fail_first=1)
     prefs, stats = make_judge(cfg(srv.url)).judge(["q1", "q2"], ["o1", "o2"], ["r1", "r2"])
-    # q1: 503, then not JSON, then a reply; q2: a malformed choice (counted unparseable)
-    assert stats["retries"] == 2 and stats["unparseable"] == 1 and stats["from_text"] == 1
+    # concurrency 1, both orders: q1 (o1 as A) gets the 503, then not JSON, then a reply;
+    # q2 (o2 as A) a malformed choice (counted unparseable); the other orders a reply
+    assert srv.count == 2 + 4
+    assert stats["retries"] == 2 and stats["unparseable"] == 1 and stats["from_text"] == 3
 
     srv = fake_openai(lambda body: "A", require_key="sk-other")
     with pytest.raises(JudgeError, match=rf"{srv.url}/chat/completions answered HTTP 401"):
         make_judge(cfg(srv.url)).judge(["q"], ["o"], ["r"])
-    assert srv.count == 1 and len(naps.waits) == 2
+    # a 401 is not retried; the other order's request may have started before it came back
+    assert srv.count <= 2 and len(naps.waits) == 2
 
 
 def test_offshelf_pair_judge_against_failing_endpoints(fake_openai, naps, monkeypatch):

@@ -262,7 +262,7 @@ def test_label_killed_and_rerun_scores_only_the_missing_labeller(tiny_base, tmp_
 
 @pytest.mark.slow  # starts stage subprocesses
 def test_eval_alpaca_killed_and_rerun_keeps_answers_and_paid_verdicts(tiny_base, tmp_path,
-                                                                       fake_openai):
+                                                                       fake_openai, monkeypatch):
     srv = fake_openai(lambda body: chat_reply("A" if len(user_message(body)) % 2 else "B"))
     (tmp_path / "ko.eval.jsonl").write_text("".join(json.dumps({
         "id": f"q{i}", "language": "ko", "reference": f"참고 답변 {i}입니다.",
@@ -285,13 +285,17 @@ def test_eval_alpaca_killed_and_rerun_keeps_answers_and_paid_verdicts(tiny_base,
     before = srv.count
     run_ok(cmd(out), tmp_path)
     rerun_requests = srv.count - before
-    assert last_metric("alpaca.resumed") == written  # the answers were not generated again
+    # the answers were not generated again; each paid verdict came back from the journal or
+    # from the verdict cache (xlrm/judges/cache.py), which is asked first
+    hits = json.loads(Path(f"{out}.metrics.json").read_text())["judge"]["cache_hits"]
+    assert last_metric("alpaca.resumed") + hits == written
     assert_clean(out)
     ref.parent.mkdir()
+    monkeypatch.setenv("XLRM_JUDGE_CACHE", str(tmp_path / "ref-cache"))  # asked afresh
     before = srv.count
     run_ok(cmd(ref), tmp_path)
     total = srv.count - before
-    assert rerun_requests == total - (written - 1) and total == 6
+    assert rerun_requests == total - (written - 1) and total == 2 * 6  # both orders
     assert out.read_bytes() == ref.read_bytes()
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == \
         [f"q{i}" for i in range(6)]
@@ -302,7 +306,8 @@ def test_eval_alpaca_killed_and_rerun_keeps_answers_and_paid_verdicts(tiny_base,
 
 @pytest.mark.slow  # starts stage subprocesses
 def test_eval_offshelf_killed_and_rerun_redoes_no_classifier_or_request(tiny_base, seed_rows,
-                                                                         tmp_path, fake_openai):
+                                                                         tmp_path, fake_openai,
+                                                                         monkeypatch):
     from xlrm.modeling import load_seqcls, load_tokenizer
 
     clf = tmp_path / "clf"
@@ -329,9 +334,11 @@ def test_eval_offshelf_killed_and_rerun_redoes_no_classifier_or_request(tiny_bas
     log = run_ok(cmd(out), tmp_path)
     rerun_requests = srv.count - before
     assert not re.search(r"clf on (en|es|ko): \d+ pairs", log)  # no language scored again
-    assert last_metric("offshelf.resumed") == written
+    # each paid reply came back from the journal or from the verdict cache (asked first)
+    assert last_metric("offshelf.resumed") + last_metric("offshelf.oa.cache_hits") == written
     assert_clean(out)
     ref.parent.mkdir()
+    monkeypatch.setenv("XLRM_JUDGE_CACHE", str(tmp_path / "ref-cache"))  # asked afresh
     before = srv.count
     run_ok(cmd(ref), tmp_path)
     total = srv.count - before
@@ -339,6 +346,14 @@ def test_eval_offshelf_killed_and_rerun_redoes_no_classifier_or_request(tiny_bas
     for name in ("clf", "oa"):
         assert (out / f"{name}.jsonl").read_bytes() == (ref / f"{name}.jsonl").read_bytes()
     assert Path(f"{out}.matrix.csv").read_bytes() == Path(f"{ref}.matrix.csv").read_bytes()
+    # another run from scratch (no journal) with that cache: not one request
+    again = tmp_path / "again" / "scores"
+    again.parent.mkdir()
+    before = srv.count
+    run_ok(cmd(again), tmp_path)
+    assert srv.count == before and last_metric("offshelf.oa.cache_hits") == 2 * 9
+    assert (again / "oa.jsonl").read_bytes() == (ref / "oa.jsonl").read_bytes()
+    assert Path(f"{again}.metrics.json").read_bytes() == Path(f"{ref}.metrics.json").read_bytes()
 
 
 # ---------------------------------------------------------------------------- DVC

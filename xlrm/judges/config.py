@@ -44,7 +44,6 @@ class JudgeConfig:
             (``/chat/completions`` is appended unless already there).
         api_key_env: ``openai``: environment variable holding the API key; unset sends no
             ``Authorization`` header. The key is never logged or put in an error message.
-        seed: seeds the per-instruction order of the two outputs.
         max_tokens: ``openai``: tokens per reply (the label is the first one).
         temperature: ``openai``: sampling temperature.
         logprobs: ``openai``: ask for log-probabilities (the soft preference); servers that
@@ -73,7 +72,6 @@ class JudgeConfig:
     model: str = ""
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "OPENAI_API_KEY"
-    seed: int = 0
     max_tokens: int = 4
     temperature: float = 0.0
     logprobs: bool = True

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xlrm.errors import ConfigError
-from xlrm.judges.base import JudgeResult, LocalJudge, prompt_settings, register_judge
+from xlrm.journal import digest
+from xlrm.judges.base import LocalJudge, prompt_settings, prompt_texts, register_judge
 from xlrm.judges.config import LABELS, JudgeConfig
-from xlrm.judges.prompts import judge_messages, model_shown_first, preference_from_probs
+from xlrm.judges.prompts import judge_messages
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,9 @@ class HFJudge(LocalJudge):
     def __init__(self, cfg: JudgeConfig, model: Any = None, tokenizer: Any = None):
         super().__init__(cfg, model, tokenizer)
         self._label_ids: list[list[int]] | None = None
+        self._content: dict[str, Any] | None = None
+        self._passed_in = model is not None
+        self._dtype = ""
 
     def load(self) -> tuple[Any, Any]:
         """Load (once) and return ``(model, tokenizer)``."""
@@ -67,7 +72,7 @@ class HFJudge(LocalJudge):
         return {**self.model_settings(), "batch_size": cfg.batch_size,
                 "max_input_tokens": cfg.max_input_tokens, "label_token_ids": self._label_ids,
                 "chat_template": bool(getattr(self.tokenizer, "chat_template", None)),
-                "seed": cfg.seed, **prompt_settings(cfg)}
+                **prompt_settings(cfg)}
 
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of the judge prompt: the chat template with the generation prompt,
@@ -137,18 +142,43 @@ class HFJudge(LocalJudge):
             probs[ok] = self.label_probs([prompts[i] for i in ok])
         return probs, ok
 
-    def compare(self, instructions: list[str], outputs: list[str], references: list[str],
-                language: str | None) -> JudgeResult:
-        firsts = [model_shown_first(i, self.cfg.seed) for i in instructions]
-        shown_a = [out if first else ref for out, ref, first in zip(outputs, references, firsts)]
-        shown_b = [ref if first else out for out, ref, first in zip(outputs, references, firsts)]
-        probs, ok = self.ask_probs(instructions, shown_a, shown_b, language)
-        prefs = np.full(len(instructions), np.nan)
+    def query(self, instructions, outputs_a, outputs_b, language, emit):
+        """Records ``{"p": P(A) / (P(A) + P(B)), "mass": P(A) + P(B)}`` from the label
+        probabilities (``p`` None when both are 0), or ``{"p": None, "too_long": true}``
+        for a prompt over ``max_input_tokens``."""
+        probs, ok = self.ask_probs(instructions, outputs_a, outputs_b, language)
+        records: list[dict | None] = [{"p": None, "too_long": True}
+                                      for _ in range(len(instructions))]
         for i in ok:
-            pa, pb = probs[i]
-            p_model, p_ref = (pa, pb) if firsts[i] else (pb, pa)
-            prefs[i] = preference_from_probs(float(p_model), float(p_ref))
-        stats = {"too_long": len(instructions) - len(ok),
-                 "label_mass_mean": float(probs[ok].sum(axis=1).mean()) if ok else math.nan,
-                 "model": self.cfg.model or type(self.model).__name__}
-        return prefs, stats
+            pa = float(probs[i, 0])
+            total = float(probs[i].sum())
+            records[i] = {"p": pa / total if total > 0 else None, "mass": total}
+        return records, {}
+
+    def record_stats(self, records):
+        masses = [r["mass"] for r in records if r is not None and "mass" in r]
+        return {"too_long": sum(1 for r in records if r is not None and r.get("too_long")),
+                "label_mass_mean": float(np.mean(np.array(masses))) if masses else math.nan}
+
+    def verdict_settings(self) -> dict[str, Any]:
+        """Model (the content digest of a local folder; of the weights and the tokenizer
+        when a loaded model was passed in), the resolved dtype, ``max_input_tokens`` and the
+        prompt texts. A hub id stands for itself."""
+        from xlrm.judges.cache import folder_digest, tensors_digest
+        from xlrm.modeling import dtype_name, resolve_device, resolve_dtype
+
+        cfg = self.cfg
+        if self._content is None:
+            if self.model is not None and self._passed_in:
+                # weights passed in: hash them, and the tokenizer's prompt-making parts
+                tok = self.tokenizer
+                self._content = {"weights": tensors_digest(self.model),
+                                 "chat_template": getattr(tok, "chat_template", None),
+                                 "vocab": digest(sorted(tok.get_vocab().items()))}
+                self._dtype = dtype_name(next(self.model.parameters()).dtype)
+            else:
+                local = Path(cfg.model).is_dir()
+                self._content = {"folder": folder_digest(cfg.model)} if local else {}
+                self._dtype = dtype_name(resolve_dtype(cfg.dtype, resolve_device(cfg.device)))
+        return {"kind": self.kind, "model": cfg.model, **self._content, "dtype": self._dtype,
+                "max_input_tokens": cfg.max_input_tokens, **prompt_texts(cfg)}

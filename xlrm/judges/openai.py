@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
-import numpy as np
 
 from xlrm.errors import ConfigError
-from xlrm.judges.base import Judge, JudgeError, JudgeResult, prompt_settings, register_judge
+from xlrm.judges.base import Judge, JudgeError, prompt_settings, prompt_texts, register_judge
 from xlrm.judges.config import LABELS, JudgeConfig
-from xlrm.judges.prompts import (judge_messages, model_shown_first, parse_label,
-                                 preference_from_probs)
+from xlrm.judges.prompts import judge_messages, parse_label
 from xlrm.openai_client import ChatClient
 
 
@@ -48,7 +45,11 @@ def reply_label_probs(choice: dict) -> tuple[float, float] | None:
 
 @register_judge("openai")
 class OpenAIJudge(Judge):
-    """AlpacaEval's pairwise judge over an OpenAI-compatible chat-completions endpoint."""
+    """AlpacaEval's pairwise judge over an OpenAI-compatible chat-completions endpoint
+    (retries, key redaction, refused redirects: :class:`xlrm.openai_client.ChatClient`).
+    Paid per request, so under a multi-process launch rank 0 alone asks."""
+
+    main_only = True
 
     def __init__(self, cfg: JudgeConfig):
         super().__init__(cfg)
@@ -59,20 +60,14 @@ class OpenAIJudge(Judge):
                                  backoff_s=cfg.backoff_s, concurrency=cfg.concurrency,
                                  fatal=JudgeError, what="judge request")
         self.url = self.client.url
-        self._lock = threading.Lock()
-        self.counts = {"from_logprobs": 0, "from_text": 0, "unparseable": 0}
         self.log_settings()
 
     def settings(self) -> dict[str, Any]:
         cfg = self.cfg
         return {"model": cfg.model, **self.client.settings(), "temperature": cfg.temperature,
                 "max_tokens": cfg.max_tokens, "logprobs": cfg.logprobs,
-                "top_logprobs": cfg.top_logprobs if cfg.logprobs else None, "seed": cfg.seed,
+                "top_logprobs": cfg.top_logprobs if cfg.logprobs else None,
                 **prompt_settings(cfg)}
-
-    def _count(self, name: str) -> None:
-        with self._lock:
-            self.counts[name] += 1
 
     def ask_choice(self, instruction: str, output_a: str, output_b: str,
                    language: str | None, key: str | None) -> dict | None:
@@ -96,47 +91,57 @@ class OpenAIJudge(Judge):
         return reply_label_probs(choice) if self.cfg.logprobs else None
 
     def choice_label(self, choice: dict) -> int | None:
-        """The label a reply's text starts with (counted ``from_text``), or None (counted
-        ``unparseable``)."""
+        """The label a reply's text starts with, or None."""
         message = choice.get("message")
         content = message.get("content") if isinstance(message, dict) else None
-        label = parse_label(content if isinstance(content, str) else None)
-        self._count("unparseable" if label is None else "from_text")
-        return label
+        return parse_label(content if isinstance(content, str) else None)
 
-    def snapshot(self) -> tuple[dict[str, int], int, int]:
-        return dict(self.counts), self.client.retries, self.client.failures
-
-    def stats_since(self, snap: tuple[dict[str, int], int, int]) -> dict[str, Any]:
-        """The counters since :meth:`snapshot`: ``from_logprobs``, ``from_text``,
-        ``unparseable``, ``requests_failed``, ``retries``."""
-        counts, retries, failures = snap
-        return {**{k: self.counts[k] - counts[k] for k in self.counts},
-                "requests_failed": self.client.failures - failures,
-                "retries": self.client.retries - retries}
-
-    def _one(self, item: tuple[str, str, str, str | None], key: str | None) -> float:
-        instruction, output, reference, language = item
-        first = model_shown_first(instruction, self.cfg.seed)
-        a, b = (output, reference) if first else (reference, output)
+    def _ask_one(self, item: tuple[str, str, str, str | None], key: str | None
+                 ) -> dict | None:
+        """One query's record: ``{"p": P(A) / (P(A) + P(B)), "how": "logprobs"}`` from the
+        first reply token's label probabilities, else ``{"p": 1.0 or 0.0, "how": "text"}``
+        from the reply text, ``{"p": None, "how": "unparseable"}`` when neither gives a
+        label; None for a failed request."""
+        instruction, a, b, language = item
         choice = self.ask_choice(instruction, a, b, language, key)
         if choice is None:
-            return math.nan
-        model_idx = 0 if first else 1
+            return None
         probs = self.choice_probs(choice)
-        if probs is not None:
-            self._count("from_logprobs")
-            return preference_from_probs(probs[model_idx], probs[1 - model_idx])
+        if probs is not None and sum(probs) > 0:
+            return {"p": probs[0] / (probs[0] + probs[1]), "how": "logprobs"}
         label = self.choice_label(choice)
         if label is None:
-            return math.nan
-        return 2.0 if label == model_idx else 1.0
+            return {"p": None, "how": "unparseable"}
+        return {"p": 1.0 if LABELS[label] == "A" else 0.0, "how": "text"}
 
-    def compare(self, instructions: list[str], outputs: list[str], references: list[str],
-                language: str | None) -> JudgeResult:
-        snap = self.snapshot()
-        items = [(i, o, r, language) for i, o, r in zip(instructions, outputs, references)]
-        prefs = self.client.map(self._one, items, progress="judged %d/%d comparisons")
-        stats = self.stats_since(snap)
-        stats["model"] = self.cfg.model
-        return np.array(prefs, dtype=float), stats
+    def query(self, instructions, outputs_a, outputs_b, language, emit):
+        retries = self.client.retries
+        items = list(enumerate(zip(instructions, outputs_a, outputs_b)))
+
+        def one(item: tuple[int, tuple[str, str, str]], key: str | None) -> dict | None:
+            j, (ins, a, b) = item
+            rec = self._ask_one((ins, a, b, language), key)
+            emit(j, rec)  # into the cache as soon as it arrives
+            return rec
+
+        records = self.client.map(one, items, progress="judged %d/%d queries")
+        return records, {"retries": self.client.retries - retries}
+
+    def record_stats(self, records):
+        """``from_logprobs``, ``from_text``, ``unparseable`` (replies without a label),
+        ``requests_failed`` (no usable reply) and ``retries`` (0 here; a live run's count
+        replaces it)."""
+        hows = [r.get("how") for r in records if r is not None]
+        return {"from_logprobs": hows.count("logprobs"), "from_text": hows.count("text"),
+                "unparseable": hows.count("unparseable"),
+                "requests_failed": sum(r is None for r in records), "retries": 0}
+
+    def verdict_settings(self) -> dict[str, Any]:
+        """The endpoint (URL without credentials), the model name, the sampling and
+        log-probability settings and the prompt texts."""
+        cfg = self.cfg
+        return {"kind": self.kind, "url": self.client.where(), "model": cfg.model,
+                "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
+                "logprobs": cfg.logprobs,
+                "top_logprobs": cfg.top_logprobs if cfg.logprobs else None,
+                **prompt_texts(cfg)}

@@ -7,19 +7,24 @@ from typing import Any
 
 import numpy as np
 
-from xlrm.judges.base import JudgeResult, LocalJudge, register_judge
+from xlrm.judges.base import LocalJudge, register_judge
 from xlrm.judges.config import JudgeConfig
 from xlrm.winrate import expit
 
 
 @register_judge("rm")
 class RMJudge(LocalJudge):
-    """A reward-model judge: ``p = 1 + sigmoid(r(answer) - r(reference))``.
+    """A reward-model judge: ``P(A better) = sigmoid(r(A) - r(B))``, so the preference of
+    an answer over its reference is ``1 + sigmoid(r(answer) - r(reference))``. The verdict
+    cannot depend on the order (``position_free``: asked once per item) and is not cached
+    (scoring is as cheap as looking it up).
 
     Args:
         cfg: the judge config (``model`` is the RM folder unless one is passed).
         model, tokenizer: an already loaded sequence-classification RM and its tokenizer.
     """
+
+    position_free = True
 
     def __init__(self, cfg: JudgeConfig, model: Any = None, tokenizer: Any = None):
         super().__init__(cfg, model, tokenizer)
@@ -45,17 +50,22 @@ class RMJudge(LocalJudge):
         return {**self.model_settings(), "rm_base_model": cfg.rm_base_model,
                 "max_input_tokens": cfg.max_input_tokens, "token_budget": cfg.token_budget}
 
-    def compare(self, instructions: list[str], outputs: list[str], references: list[str],
-                language: str | None) -> JudgeResult:
+    def query(self, instructions, outputs_a, outputs_b, language, emit):
+        """Records ``{"p": sigmoid(r(A) - r(B)), "margin": r(A) - r(B)}``, both scored as
+        replies to the instruction exactly as :func:`xlrm.reward.score.score_pairs` scores
+        a pair; counters ``truncated_sequences`` and ``tokens``."""
         from xlrm.reward.score import score_pairs
 
         model, tok = self.load()
-        rows = [{"prompt": [{"role": "user", "content": ins}], "chosen": out, "rejected": ref}
-                for ins, out, ref in zip(instructions, outputs, references)]
-        r_out, r_ref, st = score_pairs(model, tok, rows, max_length=self.cfg.max_input_tokens,
-                                       token_budget=self.cfg.token_budget)
-        prefs = 1.0 + expit(np.asarray(r_out, dtype=float) - np.asarray(r_ref, dtype=float))
-        stats = {"truncated_sequences": st["truncated_sequences"], "tokens": st["tokens"],
-                 "reward_margin_mean": float(np.mean(r_out - r_ref)),
-                 "model": self.cfg.model or type(model).__name__}
-        return prefs, stats
+        rows = [{"prompt": [{"role": "user", "content": ins}], "chosen": a, "rejected": b}
+                for ins, a, b in zip(instructions, outputs_a, outputs_b)]
+        r_a, r_b, st = score_pairs(model, tok, rows, max_length=self.cfg.max_input_tokens,
+                                   token_budget=self.cfg.token_budget)
+        margin = np.asarray(r_a, dtype=float) - np.asarray(r_b, dtype=float)
+        p = expit(margin)
+        return ([{"p": float(v), "margin": float(m)} for v, m in zip(p, margin)],
+                {"truncated_sequences": st["truncated_sequences"], "tokens": st["tokens"]})
+
+    def record_stats(self, records):
+        margins = [r["margin"] for r in records if r is not None]
+        return {"reward_margin_mean": float(np.mean(margins)) if margins else float("nan")}

@@ -26,8 +26,9 @@ a local folder, nor reachable on the hub, nor in the local cache raises
 
 **Generative judges** (:class:`~xlrm.offshelf.config.JudgeSpec`): an OpenAI-compatible
 chat-completions endpoint (``kind: openai``) or a local ``transformers`` causal LM
-(``kind: hf``), through :mod:`xlrm.judges`' machinery (config, prompt assembly, label
-parsing, the HTTP client, the label-token probabilities of the local model) with a pairwise
+(``kind: hf``): :mod:`xlrm.judges`' own judges, asked through their order-level primitive
+:meth:`~xlrm.judges.base.Judge.ask` (so their verdicts are cached across runs,
+:mod:`xlrm.judges.cache`), with a pairwise
 prompt of this project's own wording for RewardBench pairs
 (:data:`~xlrm.offshelf.config.OFFSHELF_SYSTEM_PROMPT`,
 :data:`~xlrm.offshelf.config.OFFSHELF_PROMPT_TEMPLATE`). Every pair is asked **in both
@@ -50,4 +51,13 @@ probability of the chosen label in each order; null when there is none), and the
 count every pair as exactly one of ``correct`` (chosen, chosen), ``wrong`` (rejected,
 rejected), ``inconsistent`` (one of each), ``tie`` (a tie, no missing verdict) or
 ``unparseable`` (at least one order without a verdict).
+
+Beside that strict score the metrics carry, per judge, the M-RewardBench-compatible judge
+score ``mrb_accuracy`` (each order scores 1 when the chosen reply wins, 0 when the rejected
+one does, one half for a tie, an unparseable reply or a failure; a pair scores the mean of
+its two orders; then the usual subset and category weighting), the judge's
+``order_quality`` (:func:`xlrm.judges.orders.order_quality`: position consistency, flip
+share, unparseable share, the share of verdicts won by the reply shown first; also per
+language), and ``consistency_warning`` when its position consistency is below
+``eval_offshelf.min_consistency`` (or cannot be measured).
 """

@@ -87,7 +87,7 @@ class JudgeSpec(JudgeConfig):
     """One generative judge of ``eval_offshelf.judges``: a ``name`` plus the keys of
     :class:`xlrm.judges.config.JudgeConfig` (``kind`` ``openai`` or ``hf`` only), with this
     module's pairwise prompt as the default and no language note by default (the judge sees
-    exactly the pair, as in M-RewardBench). ``seed`` is unused: both orders are asked.
+    exactly the pair, as in M-RewardBench). Both orders are always asked.
     """
 
     kind: Literal["openai", "hf"] = "openai"  # type: ignore[assignment]
@@ -114,11 +114,16 @@ class EvalOffshelfConfig:
         judges: generative judges (:class:`JudgeSpec`).
         max_per_language: score only the first N pairs of each language (API cost); null
             scores them all, like the project's own RMs.
+        min_consistency: a judge whose position consistency (the share of pairs whose
+            winner stays the same when the order of the replies flips) is below this gets
+            ``consistency_warning: true`` in the metrics, and the report says its scores
+            are not evidence.
     """
 
     classifiers: list[ClassifierSpec] = field(default_factory=list)
     judges: list[JudgeSpec] = field(default_factory=list)
     max_per_language: int | None = None
+    min_consistency: float = 0.6
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.classifiers] + [j.name for j in self.judges]
@@ -127,3 +132,6 @@ class EvalOffshelfConfig:
             raise ValueError(f"model names must be unique; repeated: {dup}")
         if self.max_per_language is not None and self.max_per_language < 1:
             raise ValueError("max_per_language must be at least 1 or null")
+        if not 0.0 <= self.min_consistency <= 1.0:
+            raise ValueError(f"min_consistency must be between 0 and 1, got "
+                             f"{self.min_consistency}")

@@ -1,29 +1,35 @@
-"""Generative judges asked about a pair in both orders, and the encoding of their verdicts
-as scores rows (see :mod:`xlrm.offshelf`)."""
+"""Generative judges asked about a pair in both orders, the encoding of their verdicts as
+scores rows, and the judge-quality figures (see :mod:`xlrm.offshelf`).
+
+The judges are :mod:`xlrm.judges`' own ``hf`` and ``openai`` judges; what is asked is their
+order-level primitive :meth:`xlrm.judges.base.Judge.ask` (``P(A is better)`` per query,
+through the verdict cache of :mod:`xlrm.judges.cache`).
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from xlrm.distributed import on_main
 from xlrm.errors import ConfigError
 from xlrm.journal import unit
-from xlrm.judges.base import JudgeError
-from xlrm.judges.config import LABELS
-from xlrm.judges.hf import HFJudge
-from xlrm.judges.openai import OpenAIJudge
+from xlrm.judges.base import Judge, JudgeError
+from xlrm.judges.orders import BothOrders, merge_quality, order_quality
 from xlrm.offshelf.config import JudgeSpec
 
 log = logging.getLogger(__name__)
 
 #: Per-pair outcome of a both-orders judgement (see :mod:`xlrm.offshelf`).
 OUTCOMES = ("correct", "wrong", "inconsistent", "tie", "unparseable")
+#: The judge kinds an off-the-shelf judge may be.
+PAIR_KINDS = ("hf", "openai")
+#: Counters of :meth:`Judge.ask` that depend on what an earlier run left in the cache: they
+#: go to MLflow, not into the metrics file (which must not change on a rerun).
+CACHE_COUNTERS = ("cache_hits", "asked")
 
 
 def conversation_text(prompt: Sequence[dict]) -> str:
@@ -34,94 +40,15 @@ def conversation_text(prompt: Sequence[dict]) -> str:
     return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in prompt)
 
 
-class PairJudge:
-    """A generative judge asked which of two replies is better.
+def make_pair_judge(spec: JudgeSpec, **kwargs: Any) -> Judge:
+    """The :mod:`xlrm.judges` judge ``spec.kind`` names (``kwargs``, e.g. a loaded
+    ``model``/``tokenizer`` for ``hf``, go to its constructor)."""
+    from xlrm.judges.base import make_judge
 
-    :meth:`ask` returns, per query, the judge's probability that reply **A** is the better
-    one: ``P(A) / (P(A) + P(B))`` from label probabilities, 1.0 or 0.0 from a parsed text
-    reply, NaN when there is no verdict. Subclasses (and test doubles) implement it.
-
-    Under a multi-process launch a local model's batches are split between the ranks
-    (:mod:`xlrm.distributed`); a judge with ``main_only`` (an endpoint that is paid per
-    request) is asked by rank 0 alone, which hands the answers to the others.
-    """
-
-    kind: str = ""
-    main_only: bool = False
-
-    def __init__(self, spec: JudgeSpec | None = None):
-        self.spec = spec
-
-    def ask(self, instructions: list[str], outputs_a: list[str], outputs_b: list[str],
-            language: str | None) -> tuple[np.ndarray, dict[str, Any]]:
-        raise NotImplementedError
-
-
-class HFPairJudge(HFJudge, PairJudge):
-    """A local causal LM: the label-token probabilities of :class:`xlrm.judges.hf.HFJudge`
-    (same prompt assembly, batching and ``max_input_tokens`` rule) after the pairwise
-    prompt."""
-
-    def __init__(self, spec: JudgeSpec, model: Any = None, tokenizer: Any = None):
-        HFJudge.__init__(self, spec, model=model, tokenizer=tokenizer)
-        self.spec = spec
-
-    def ask(self, instructions, outputs_a, outputs_b, language):
-        probs, ok = self.ask_probs(instructions, outputs_a, outputs_b, language)
-        p_a = np.full(len(instructions), np.nan)
-        mass = math.nan
-        if ok:
-            total = probs[ok].sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                p_a[ok] = np.where(total > 0, probs[ok, 0] / total, np.nan)
-            mass = float(total.mean())
-        return p_a, {"too_long": len(instructions) - len(ok), "label_mass_mean": mass}
-
-
-class OpenAIPairJudge(OpenAIJudge, PairJudge):
-    """An OpenAI-compatible endpoint, through :class:`xlrm.judges.openai.OpenAIJudge`'s
-    request, counters and :class:`xlrm.openai_client.ChatClient` (retries, key redaction,
-    refused redirects). The first reply token's ``top_logprobs`` give
-    ``P(A) / (P(A) + P(B))``; without them the reply text is parsed. Rank 0 alone asks
-    (its journal keeps every paid reply)."""
-
-    main_only = True
-
-    def __init__(self, spec: JudgeSpec):
-        OpenAIJudge.__init__(self, spec)
-        self.spec = spec
-
-    def _ask_one(self, item: tuple[str, str, str, str | None], key: str | None) -> float:
-        instruction, a, b, language = item
-        choice = self.ask_choice(instruction, a, b, language, key)
-        if choice is None:
-            return math.nan
-        probs = self.choice_probs(choice)
-        if probs is not None and sum(probs) > 0:
-            self._count("from_logprobs")
-            return probs[0] / (probs[0] + probs[1])
-        label = self.choice_label(choice)
-        if label is None:
-            return math.nan
-        return 1.0 if LABELS[label] == "A" else 0.0
-
-    def ask(self, instructions, outputs_a, outputs_b, language):
-        snap = self.snapshot()
-        items = [(i, a, b, language) for i, a, b in zip(instructions, outputs_a, outputs_b)]
-        out = self.client.map(self._ask_one, items, progress="judged %d/%d queries")
-        return np.array(out, dtype=float), self.stats_since(snap)
-
-
-PAIR_JUDGES: dict[str, type[PairJudge]] = {"hf": HFPairJudge, "openai": OpenAIPairJudge}
-
-
-def make_pair_judge(spec: JudgeSpec, **kwargs: Any) -> PairJudge:
-    """The judge ``spec.kind`` names (``kwargs``, e.g. a loaded ``model``/``tokenizer`` for
-    ``hf``, go to its constructor)."""
-    if spec.kind not in PAIR_JUDGES:
+    if spec.kind not in PAIR_KINDS:
         raise ConfigError(f"eval_offshelf.judges[{spec.name}].kind: unknown judge "
-                          f"{spec.kind!r}; known: {sorted(PAIR_JUDGES)}")
-    return PAIR_JUDGES[spec.kind](spec, **kwargs)
+                          f"{spec.kind!r}; known: {sorted(PAIR_KINDS)}")
+    return make_judge(spec, **kwargs)
 
 
 def order_verdict(p_a: float, chosen_is_a: bool) -> str | None:
@@ -154,18 +81,48 @@ def both_orders_scores(verdicts: Sequence[str | None]) -> tuple[float, float]:
     return float(won), float(len(verdicts) - won)
 
 
+def mrb_credit(verdict: str | None) -> float:
+    """M-RewardBench's credit of one order: 1 when the chosen reply won, 0 when the
+    rejected one did, one half for a tie, an unparseable reply or a failure."""
+    return 1.0 if verdict == "chosen" else 0.0 if verdict == "rejected" else 0.5
+
+
+def mrb_rows(rows: Sequence[dict]) -> list[dict]:
+    """Scores rows that make :func:`xlrm.evaluation.accuracy.accuracy_report` give the
+    M-RewardBench-compatible judge score (the mean over both orders of
+    :func:`mrb_credit`) with its usual subset and category weighting.
+
+    Each judged pair becomes four rows, ``head`` 0-3 (the report averages over heads, and
+    every score it makes is linear in the per-row correctness): heads 0-1 carry the first
+    order, 2-3 the second; a win is correct in both heads of its order, a loss in neither,
+    a half credit in one of the two.
+    """
+    out = []
+    for row in rows:
+        base = {k: v for k, v in row.items() if k not in ("verdicts", "p_chosen")}
+        for order, verdict in enumerate(row["verdicts"]):
+            credit = mrb_credit(verdict)
+            for half in (0, 1):
+                good = credit == 1.0 or (credit == 0.5 and half == 0)
+                out.append({**base, "head": 2 * order + half,
+                            "chosen_score": 1.0 if good else 0.0, "rejected_score": 0.0})
+    return out
+
+
 def _counts_template() -> dict[str, int]:
     return {"n_pairs": 0, **{f"n_{o}": 0 for o in OUTCOMES}, "n_queries": 0,
             "n_queries_unparseable": 0, "n_queries_tie": 0}
 
 
-def judge_pairs(judge: PairJudge, rows: list[dict], language: str | None, name: str
+def judge_pairs(judge: Judge, rows: list[dict], language: str | None, name: str
                 ) -> tuple[list[dict], dict[str, Any]]:
     """Ask ``judge`` about every pair in both orders; scores rows (the encoding of
     :mod:`xlrm.offshelf`) and counts (``n_pairs``, ``n_<outcome>``, ``n_queries``,
-    ``n_queries_unparseable``, ``n_queries_tie``) plus the judge's own counters."""
+    ``n_queries_unparseable``, ``n_queries_tie``, ``order_quality``
+    (:func:`xlrm.judges.orders.order_quality`)) plus the judge's own counters (but the
+    cache counters, :data:`CACHE_COUNTERS`)."""
     n = len(rows)
-    counts = _counts_template()
+    counts: dict[str, Any] = _counts_template()
     if n == 0:
         return [], counts
     ins = [conversation_text(r["prompt"]) for r in rows]
@@ -191,27 +148,31 @@ def judge_pairs(judge: PairJudge, rows: list[dict], language: str | None, name: 
     counts["n_pairs"] = n
     counts["n_queries"] = 2 * n
     for k, v in extra.items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in CACHE_COUNTERS:
             counts[k] = v
+    # P(chosen better) per order: the first and second order of xlrm.judges.orders
+    counts["order_quality"] = order_quality(BothOrders(p_a[:n], 1.0 - p_a[n:]))
     return out, counts
 
 
-def judge_eval_sets(judge: PairJudge, eval_sets: dict[str, list[dict]], name: str
+def judge_eval_sets(judge: Judge, eval_sets: dict[str, list[dict]], name: str
                     ) -> tuple[list[dict], dict[str, Any]]:
-    """:func:`judge_pairs` over every language; stats: totals, and ``per_language``."""
+    """:func:`judge_pairs` over every language; stats: totals (``order_quality`` over all
+    languages), and ``per_language``."""
     rows_out: list[dict] = []
-    total = _counts_template()
+    total: dict[str, Any] = _counts_template()
     per: dict[str, dict] = {}
     t0 = time.perf_counter()
     for lang, rows in eval_sets.items():
         if not rows:
             continue
-        # One journal unit per language (xlrm.journal); an API judge's replies are also
-        # journaled one by one (ChatClient), so a kill mid-language loses no paid request.
+        # One journal unit per language (xlrm.journal); an API judge's verdicts are also
+        # cached one by one (xlrm.judges.cache), so a kill mid-language loses no paid request.
+        # The judge itself hands an endpoint's answers from rank 0 to the others.
         def ask(rows=rows, lang=lang) -> dict:
             return dict(zip(("rows", "counts"), judge_pairs(judge, rows, lang, name)))
 
-        done = unit(("judge", name, lang), lambda: on_main(ask) if judge.main_only else ask())
+        done = unit(("judge", name, lang), ask)
         out, counts = done["rows"], done["counts"]
         rows_out.extend(out)
         per[lang] = counts
@@ -221,5 +182,6 @@ def judge_eval_sets(judge: PairJudge, eval_sets: dict[str, list[dict]], name: st
         log.info("%s on %s: %d pairs, %d correct, %d inconsistent, %d unparseable", name, lang,
                  counts["n_pairs"], counts["n_correct"], counts["n_inconsistent"],
                  counts["n_unparseable"])
+    total["order_quality"] = merge_quality([c["order_quality"] for c in per.values()])
     return rows_out, {"kind": "judge", **total, "per_language": per,
                       "seconds": round(time.perf_counter() - t0, 3)}

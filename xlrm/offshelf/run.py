@@ -16,12 +16,22 @@ from xlrm.offshelf.pair_judges import judge_eval_sets, make_pair_judge
 
 
 def offshelf_metrics(scores: list[dict], stats: dict[str, dict], languages: Sequence[str],
-                     source_language: str = "en") -> tuple[Any, dict[str, Any]]:
+                     source_language: str = "en", min_consistency: float = 0.6
+                     ) -> tuple[Any, dict[str, Any]]:
     """The matrix (rows = model, columns = eval language; language scores from
-    :func:`xlrm.evaluation.accuracy.accuracy_report`) and the metrics dict of the stage."""
+    :func:`xlrm.evaluation.accuracy.accuracy_report`) and the metrics dict of the stage.
+
+    A judge's entry adds, beside the strict both-orders ``accuracy``, the
+    M-RewardBench-compatible ``mrb_accuracy`` (mean over both orders; a tie, an unparseable
+    reply or a failure counts one half; :func:`~xlrm.offshelf.pair_judges.mrb_rows`) and
+    ``mean_mrb_accuracy``, its ``order_quality`` (:func:`xlrm.judges.orders.order_quality`;
+    per language under ``per_language``) and ``consistency_warning`` (position consistency
+    below ``min_consistency``, or not measurable). The top level repeats
+    ``min_consistency`` and whether any judge got the warning."""
     import pandas as pd
 
     from xlrm.evaluation.accuracy import accuracy_report, transfer_matrix
+    from xlrm.offshelf.pair_judges import mrb_rows
 
     names = list(stats)
     models: dict[str, Any] = {}
@@ -49,8 +59,29 @@ def offshelf_metrics(scores: list[dict], stats: dict[str, dict], languages: Sequ
         m.update({k: v for k, v in stats[name].items() if k not in ("per_language", "seconds")})
         if "per_language" in stats[name]:
             m["per_language"] = stats[name]["per_language"]
-        models[name] = m
-    return matrix, {"languages": list(languages), "models": models}
+        if m.get("kind") == "judge":
+            judged = [r for r in scores if r["rm"] == name]
+            mrb = accuracy_report(pd.DataFrame(mrb_rows(judged))).get(name, {}) if judged else {}
+            m["mrb_accuracy"] = {lang: round(float(r["score"]), 6) for lang, r in mrb.items()}
+            m["mean_mrb_accuracy"] = round(float(np.mean(list(m["mrb_accuracy"].values()))),
+                                           6) if mrb else None
+            consistency = m.get("order_quality", {}).get("position_consistency", np.nan)
+            m["consistency_warning"] = not consistency >= min_consistency
+        models[name] = _finite(m)
+    warned = [name for name, m in models.items() if m.get("consistency_warning")]
+    return matrix, {"languages": list(languages), "min_consistency": min_consistency,
+                    "consistency_warning": bool(warned), "models": models}
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN float (a share without a denominator) made None (null)."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
@@ -72,6 +103,7 @@ def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
         raise DataError("the evaluation sets are empty")
     per_model: dict[str, list[dict]] = {}
     stats: dict[str, dict] = {}
+    cache_counts: dict[str, dict[str, int]] = {}
     for spec in cfg.classifiers:
         model, tok = load_classifier(spec)
         per_model[spec.name], stats[spec.name] = score_classifier(model, tok, eval_sets,
@@ -82,11 +114,13 @@ def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
         judge = make_pair_judge(jspec, **(judge_kwargs or {}).get(jspec.name, {}))
         per_model[jspec.name], st = judge_eval_sets(judge, eval_sets, jspec.name)
         stats[jspec.name] = {**st, "model": jspec.model, "judge_kind": jspec.kind}
+        cache_counts[jspec.name] = {"cache_hits": judge.cache_hits, "asked": judge.asked}
         del judge
         _free_accelerator()
     scores = [r for rows in per_model.values() for r in rows]
-    matrix, metrics = offshelf_metrics(scores, stats, languages)
-    _log_seconds(stats)
+    matrix, metrics = offshelf_metrics(scores, stats, languages,
+                                       min_consistency=cfg.min_consistency)
+    _log_seconds(stats, cache_counts)
     if not is_main():
         return metrics
 
@@ -103,8 +137,10 @@ def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
     return metrics
 
 
-def _log_seconds(stats: dict[str, dict]) -> None:
-    """Each model's scoring wall time to the active MLflow run (``offshelf.NAME.seconds``)."""
+def _log_seconds(stats: dict[str, dict], cache_counts: dict[str, dict[str, int]]) -> None:
+    """Each model's scoring wall time (``offshelf.NAME.seconds``) and each judge's queries
+    answered from the verdict cache and asked (``offshelf.NAME.cache_hits``/``asked``) to the
+    active MLflow run (not to the metrics file: they depend on what earlier runs left)."""
     import mlflow
 
     from xlrm.tracking import log_metrics
@@ -112,6 +148,7 @@ def _log_seconds(stats: dict[str, dict]) -> None:
     if mlflow.active_run() is not None:
         log_metrics({name: {"seconds": st["seconds"]} for name, st in stats.items()
                      if "seconds" in st}, "offshelf")
+        log_metrics(cache_counts, "offshelf")
 
 
 def _free_accelerator() -> None:

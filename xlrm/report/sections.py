@@ -186,8 +186,41 @@ def section_offshelf(inputs: ReportInputs) -> list[Block]:
                            "unparseable pairs."))
         blocks.append(Table(["model", "kind"] + [str(c) for c in m.columns]
                             + ["mean", "inconsistent / unparseable"], rows))
+    blocks += judge_quality_blocks(inputs.offshelf_metrics or {})
     blocks.append(Para(offshelf_reading(m, inputs.offshelf_metrics, inputs.transfer_matrix),
                        "reading"))
+    return blocks
+
+
+def judge_quality_blocks(metrics: dict) -> list[Block]:
+    """Per generative judge of ``metrics/offshelf.json``: the M-RewardBench-compatible
+    score beside the strict one, position consistency, flip and unparseable shares; and,
+    when its consistency is under ``min_consistency``, a plain warning."""
+    judges = {k: v for k, v in metrics.get("models", {}).items() if v.get("kind") == "judge"}
+    if not judges or not any("order_quality" in v for v in judges.values()):
+        return []
+    rows, warnings = [], []
+    for name, v in judges.items():
+        q = v.get("order_quality", {})
+        rows.append([name, pct(v.get("mean_mrb_accuracy")), pct(v.get("mean_accuracy")),
+                     pct(q.get("position_consistency")), pct(q.get("flip_share")),
+                     pct(q.get("unparseable_share")), pct(q.get("first_shown_win_share"))])
+        if v.get("consistency_warning"):
+            c = q.get("position_consistency")
+            how = (f"keeps its verdict when the order of the two replies flips on only "
+                   f"{pct(c)}% of pairs" if is_finite(c) else
+                   "gave too few two-order verdicts for its consistency to be measured")
+            warnings.append(f"Warning: the judge {name} {how} (the minimum is "
+                            f"{pct(metrics.get('min_consistency'))}%), so its scores and "
+                            "win rates are not evidence of which reply is better.")
+    blocks: list[Block] = [
+        Para("Judge quality (%): the M-RewardBench-compatible score (mean over both orders; a "
+             "tie, unparseable reply or failure counts one half) beside the strict "
+             "both-orders score above; position consistency is the share of pairs whose "
+             "winner stays when the order flips."),
+        Table(["judge", "M-RB score", "strict score", "position consistency", "flips",
+               "unparseable", "first shown wins"], rows)]
+    blocks += [Para(w, "note") for w in warnings]
     return blocks
 
 
