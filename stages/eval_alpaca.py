@@ -26,12 +26,12 @@ def main(ctx: StageContext) -> str:
     # args.answers; an LLM judge's verdicts also stay in the judgement cache.
     models = [args.model, args.policy] + ([cfg.judge.model] if cfg.reference else [])
     with ctx.journal(args.answers, inputs=instructions, models=models) as journal:
-        rows, metrics = evaluate_policy(args.model, args.policy, instructions, args.lang, cfg,
-                                        args.name, args.instructions)
+        rows, metrics, cache = evaluate_policy(args.model, args.policy, instructions,
+                                               args.lang, cfg, args.name, args.instructions)
         ctx.write_jsonl(args.answers, rows)
         ctx.write_json(args.metrics, {"run": args.name, "language": args.lang, **metrics},
                        metrics="alpaca")
-    ctx.log_metrics({"resumed": journal.hits}, "alpaca")
+    ctx.log_metrics({"resumed": journal.hits, "cache": cache}, "alpaca")
     parts = [f"language fidelity {metrics['language_fidelity']:.0%}"]
     if "verifiable" in metrics:
         v = metrics["verifiable"]

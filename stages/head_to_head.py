@@ -28,11 +28,12 @@ def main(ctx: StageContext) -> str:
         answers[system], passed[system] = read_answers(getattr(args, f"{system}_answers"), ids)
     # The judge's verdicts are kept in the judgement cache (xlrm.judges.cache) as they come:
     # a rerun, after a kill or a change that leaves the questions alone, asks only what is new.
-    rows, metrics = compare_systems(instructions, answers, passed, args.lang, cfg)
+    rows, metrics, cache = compare_systems(instructions, answers, passed, args.lang, cfg)
     ctx.write_jsonl(args.out, rows)
     ctx.write_json(args.metrics, {"run": args.name, "language": args.lang,
                                   "judge_kind": cfg.judge.kind, "pairings": metrics},
                    metrics="head_to_head")
+    ctx.log_metrics(cache, "head_to_head.cache")
     head = metrics["english_vs_native"]
     warn = "; " + head["consistency_warning"] if head["consistency_warning"] else ""
     return (f"head to head {args.name}: English-RM-labelled over target-RM-labelled DPO "

@@ -52,7 +52,7 @@ def write_h2h(h2h_dir: Path, lang: str, seed: int, prefs: dict[str, list[float |
             for name in PAIRS for i, p in enumerate(prefs[name])]
     write_jsonl(h2h_dir / f"{lang}__{seed}.jsonl", rows)
     metrics = {"run": f"{lang}__{seed}", "language": lang, "judge_kind": "hf", "pairings": {
-        name: {"win_rate": 50.0, "judge": {"position_consistency": consistency},
+        name: {"win_rate": 50.0, "judge": {"order_quality": {"position_consistency": consistency}},
                "consistency_warning": warning} for name in PAIRS}}
     (h2h_dir / f"{lang}__{seed}.json").write_text(json.dumps(metrics), encoding="utf-8")
 

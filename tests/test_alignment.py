@@ -3,6 +3,8 @@ dataset-fingerprint shortcut it trains under) and the summary's run reader."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from xlrm.alignment.config import TrainDPOConfig
 from xlrm.alignment.dpo import random_dataset_fingerprints, train_dpo
 from xlrm.sections import load_config
@@ -187,3 +189,81 @@ def test_alignment_sections_refuse_out_of_range_values():
         load_config(LabelConfig, {"token_budget": 0}, "params.yaml: label")
     with pytest.raises(ConfigError, match=r"train_dpo.*trainable_layers"):
         load_config(TrainDPOConfig, {"trainable_layers": 0}, "params.yaml: train_dpo")
+
+
+def _h2h_inputs(n: int = 4):
+    instructions = [{"id": f"q{i}", "messages": [{"role": "user", "content": f"question {i}"}]}
+                    for i in range(n)]
+    answers = {"english": ["good answer (e)"] * n,
+               "native": ["good answer (n)", "bad answer (n)", "bad answer (n)",
+                          "good answer (n)"][:n],
+               "policy": ["bad answer (p)"] * n}
+    passed = {k: [np.nan] * n for k in answers}
+    return instructions, answers, {k: np.asarray(v) for k, v in passed.items()}
+
+
+def test_head_to_head_win_rates_equal_hand_computation_and_ask_both_orders():
+    import pytest
+    from fake_judge import FakeJudge
+
+    from xlrm.alignment.config import EvalAlpacaConfig
+    from xlrm.alignment.head_to_head import compare_systems
+    from xlrm.judges.config import JudgeConfig
+
+    def knows(_, a, b):  # P(A better): 0.9 for the good answer over the bad, in either place
+        return 0.5 if ("good" in a) == ("good" in b) else (0.9 if "good" in a else 0.1)
+
+    judge = FakeJudge(knows)
+    cfg = EvalAlpacaConfig(judge=JudgeConfig(kind="hf", model="fake"))
+    instructions, answers, passed = _h2h_inputs()
+    rows, metrics, _ = compare_systems(instructions, answers, passed, "en", cfg, judge=judge)
+    # english vs native: both good on q0 and q3 (0.5 in both orders: 1.5), 0.9 in both
+    # orders on q1 and q2 -> p = 1.9; win rate = mean(p - 1) = (0.5 + 0.9 + 0.9 + 0.5) / 4
+    e_n = metrics["english_vs_native"]
+    assert e_n["win_rate"] == pytest.approx(70.0) and e_n["n_wins"] == 2 and e_n["n_draws"] == 2
+    assert metrics["english_vs_policy"]["win_rate"] == pytest.approx(90.0)
+    assert metrics["native_vs_policy"]["win_rate"] == pytest.approx((0.9 + 0.5 + 0.5 + 0.9) / 4 * 100)
+    # both orders of every non-identical pair were asked, once each
+    asked = [(a, b) for _, a, b in judge.queries]
+    assert len(asked) == 2 * 3 * 4 and len(set(judge.queries)) == len(judge.queries)
+    assert asked.count(("good answer (e)", "bad answer (p)")) == 4 == \
+        asked.count(("bad answer (p)", "good answer (e)"))
+    assert e_n["judge"]["order_quality"]["position_consistency"] == 1.0
+    assert e_n["consistency_warning"] is None
+    assert [r["preference"] for r in rows if r["pairing"] == "english_vs_native"] == \
+        [1.5, 1.9, 1.9, 1.5]
+
+
+def test_head_to_head_flags_a_judge_that_prefers_the_first_answer():
+    from fake_judge import FakeJudge
+
+    from xlrm.alignment.config import EvalAlpacaConfig
+    from xlrm.alignment.head_to_head import compare_systems
+    from xlrm.judges.config import JudgeConfig
+
+    cfg = EvalAlpacaConfig(judge=JudgeConfig(kind="hf", model="fake"), min_consistency=0.6)
+    instructions, answers, passed = _h2h_inputs()
+    _, metrics, _ = compare_systems(instructions, answers, passed, "en", cfg,
+                                    judge=FakeJudge(lambda *_: 0.8))  # always A
+    m = metrics["english_vs_policy"]
+    assert m["win_rate"] == 50.0  # 0.8 shown first, 0.2 shown second: the orders cancel
+    q = m["judge"]["order_quality"]
+    assert q["position_consistency"] == 0.0 and q["first_shown_win_share"] == 1.0
+    assert "swap places on only 0% of the items" in m["consistency_warning"]
+    assert "not evidence" in m["consistency_warning"]
+
+
+def test_head_to_head_with_the_rule_judge_compares_the_checks():
+    from xlrm.alignment.config import EvalAlpacaConfig
+    from xlrm.alignment.head_to_head import compare_systems
+    from xlrm.judges.config import JudgeConfig
+
+    instructions, answers, _ = _h2h_inputs()
+    passed = {"english": np.array([1.0, 1, 0, 0]), "native": np.array([1.0, 0, 1, 0]),
+              "policy": np.array([0.0, 0, 0, 0])}
+    rows, metrics, cache = compare_systems(instructions, answers, passed, "en",
+                                           EvalAlpacaConfig(judge=JudgeConfig(kind="rule")))
+    assert [r["preference"] for r in rows if r["pairing"] == "english_vs_native"] == \
+        [1.5, 2.0, 1.0, 1.5]
+    assert metrics["english_vs_policy"]["win_rate"] == 75.0  # (1 + 1 + .5 + .5) / 4
+    assert metrics["english_vs_native"]["consistency_warning"] is None and cache == {}

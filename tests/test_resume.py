@@ -261,15 +261,19 @@ def test_label_killed_and_rerun_scores_only_the_missing_labeller(tiny_base, tmp_
 
 
 @pytest.mark.slow  # starts stage subprocesses
-def test_eval_alpaca_killed_and_rerun_keeps_answers_and_paid_verdicts(tiny_base, tmp_path,
-                                                                       fake_openai, monkeypatch):
+def test_eval_alpaca_asks_each_judge_question_once_over_kills_and_metric_changes(
+        tiny_base, tmp_path, fake_openai, monkeypatch):
+    """A loopback OpenAI-compatible server counts the judge's requests: a run killed
+    half-way and rerun asks each missing question once (none twice), a rerun after a
+    metric-only change asks nothing, and the output equals an uninterrupted run's."""
     srv = fake_openai(lambda body: chat_reply("A" if len(user_message(body)) % 2 else "B"))
     (tmp_path / "ko.eval.jsonl").write_text("".join(json.dumps({
         "id": f"q{i}", "language": "ko", "reference": f"참고 답변 {i}입니다.",
         "messages": [{"role": "user", "content": f"질문 {i}: 바다에 대해 써 주세요."}]},
         ensure_ascii=False) + "\n" for i in range(6)), encoding="utf-8")
     params = {"eval_alpaca": {"max_new_tokens": 6, "token_budget": 2048, "dtype": "float32",
-                              "device": "cpu", "judge": {
+                              "device": "cpu", "reference": True, "min_consistency": 0.6,
+                              "judge": {
                                   "kind": "openai", "base_url": srv.url, "model": "tiny-judge",
                                   "api_key_env": "XLRM_TEST_NO_KEY", "concurrency": 1,
                                   "backoff_s": 0.01, "max_retries": 1, "timeout_s": 20}}}
@@ -281,24 +285,35 @@ def test_eval_alpaca_killed_and_rerun_keeps_answers_and_paid_verdicts(tiny_base,
             "--policy", str(tiny_base), "--instructions", str(tmp_path / "ko.eval.jsonl"),
             "--answers", str(o), "--metrics", f"{o}.metrics.json"], tmp_path)
 
-    written = kill_after(cmd(out), out, 3, tmp_path)  # the answers + two verdicts
-    before = srv.count
+    def asked() -> list[str]:  # every question the server got: the messages it was shown
+        return [json.dumps(b["messages"], ensure_ascii=False) for b in srv.requests]
+
+    kill_after(cmd(out), out, 4, tmp_path)  # the answers + three paid verdicts
+    before = len(asked())
+    assert 0 < before < 12
     run_ok(cmd(out), tmp_path)
-    rerun_requests = srv.count - before
-    # the answers were not generated again; each paid verdict came back from the journal or
-    # from the verdict cache (xlrm/judges/cache.py), which is asked first
-    hits = json.loads(Path(f"{out}.metrics.json").read_text())["judge"]["cache_hits"]
-    assert last_metric("alpaca.resumed") + hits == written
+    assert last_metric("alpaca.resumed") >= 1  # the answers were not generated again
     assert_clean(out)
+    questions = asked()
+    assert len(questions) == 12 == len(set(questions))  # both orders; each missing one once
+    assert last_metric("alpaca.cache.cache_hits") >= before - 1
+    # a metric-only change (the consistency threshold): nothing is asked again
+    params["eval_alpaca"]["min_consistency"] = 0.5
+    out.unlink()
+    run_ok(cmd(out), tmp_path)
+    assert len(asked()) == 12 and last_metric("alpaca.cache.cache_hits") == 12
+    # an uninterrupted run with an empty cache writes the same answers and preferences
+    params["eval_alpaca"]["min_consistency"] = 0.6
     ref.parent.mkdir()
-    monkeypatch.setenv("XLRM_JUDGE_CACHE", str(tmp_path / "ref-cache"))  # asked afresh
-    before = srv.count
+    monkeypatch.setenv("XLRM_JUDGE_CACHE", str(tmp_path / "ref-cache"))
     run_ok(cmd(ref), tmp_path)
-    total = srv.count - before
-    assert rerun_requests == total - (written - 1) and total == 2 * 6  # both orders
+    assert len(asked()) == 24
     assert out.read_bytes() == ref.read_bytes()
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == \
         [f"q{i}" for i in range(6)]
+    metrics = json.loads(Path(f"{out}.metrics.json").read_text())
+    assert "cache_hits" not in metrics["judge"]  # rerun-dependent counters stay in MLflow
+    assert metrics["judge"]["order_quality"]["n_queries"] == 12
 
 
 # ---------------------------------------------------------------------------- eval_offshelf

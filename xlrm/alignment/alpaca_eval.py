@@ -74,15 +74,19 @@ def judge_references(instructions: list[dict], answers: list[str], refs: list[st
         return prefs, {"kind": "rule", "n": len(prefs)}
     from xlrm.judges.base import make_judge
 
+    from xlrm.alignment.head_to_head import consistency_warning
+
     texts = [r["messages"][-1]["content"] for r in instructions]
     prefs, stats = make_judge(cfg.judge).judge(texts, answers, refs, language=language)
+    stats["consistency_warning"] = consistency_warning(stats, cfg.min_consistency)
     return np.asarray(prefs, dtype=float), stats
 
 
 def evaluate_policy(model_dir: str | Path, base_dir: str | Path | None, instructions: list[dict],
                     language: str, cfg: EvalAlpacaConfig, name: str, instructions_path: str
-                    ) -> tuple[list[dict], dict[str, Any]]:
-    """Answers of one policy with their checks; per-instruction rows and metrics.
+                    ) -> tuple[list[dict], dict[str, Any], dict[str, Any]]:
+    """Answers of one policy with their checks; per-instruction rows, metrics and the
+    judgement cache's counters (they depend on earlier runs: for MLflow, not the metrics).
 
     Rows: ``id``, ``language``, ``model``, ``output``, ``passed`` (1/0, null without a rule)
     and, in reference mode, ``preference``. Metrics: ``n``, ``avg_length``,
@@ -105,13 +109,15 @@ def evaluate_policy(model_dir: str | Path, base_dir: str | Path | None, instruct
         passed, metrics["verifiable"] = rule_checks(instructions, answers, language, cfg)
     metrics["language_fidelity"] = language_fidelity(
         answers, language, LanguageChecker([language], cfg.langid_min_chars))
-    prefs = None
+    from xlrm.alignment.head_to_head import split_cache_counters
+
+    prefs, cache = None, {}
     if refs is not None:
         judged = unit(("verdicts",), lambda: _as_record(
             judge_references(instructions, answers, refs, passed, language, cfg)))
         prefs = np.asarray(judged["prefs"], dtype=float)
         metrics.update(summarize(prefs, answers, refs))
-        metrics["judge"] = judged["stats"]
+        metrics["judge"], cache = split_cache_counters(judged["stats"])
     rows = []
     for i, (r, a) in enumerate(zip(instructions, answers)):
         row = {"id": r["id"], "language": language, "model": name, "output": a,
@@ -119,7 +125,7 @@ def evaluate_policy(model_dir: str | Path, base_dir: str | Path | None, instruct
         if prefs is not None:
             row["preference"] = None if math.isnan(prefs[i]) else float(prefs[i])
         rows.append(row)
-    return rows, metrics
+    return rows, metrics, cache
 
 
 def _as_record(result: tuple[np.ndarray, dict[str, Any]]) -> dict[str, Any]:

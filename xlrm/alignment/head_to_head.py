@@ -60,23 +60,42 @@ def read_answers(path: str | Path, ids: list[str]) -> tuple[list[str], np.ndarra
     return [by_id[x][0] for x in ids], np.array([by_id[x][1] for x in ids], dtype=float)
 
 
+#: Judge counters that depend on what earlier runs left in the judgement cache: logged to
+#: MLflow, kept out of the metrics files (which must not change on a rerun).
+CACHE_COUNTERS = ("cache_hits", "asked")
+
+
 def consistency_warning(stats: dict[str, Any], min_consistency: float) -> str | None:
-    """The sentence that says a judge's win rates are not evidence, or None."""
-    c = stats.get("position_consistency")
-    if c is None or not math.isfinite(c) or c >= min_consistency:
+    """The sentence that says a judge's win rates are not evidence, or None (a judge with
+    no order quality, such as the rule judge, or one at or above ``min_consistency``)."""
+    q = stats.get("order_quality")
+    if not q or not q.get("n_queries"):
+        return None
+    c = q.get("position_consistency")
+    if c is None or not math.isfinite(c):
+        return ("the judge's position consistency could not be measured (no item got a "
+                "verdict other than a tie in both orders): its win rates are not evidence")
+    if c >= min_consistency:
         return None
     return (f"the judge keeps its verdict when the two outputs swap places on only "
             f"{c:.0%} of the items (under eval_alpaca.min_consistency = {min_consistency:.0%}): "
             "its win rates are not evidence")
 
 
+def split_cache_counters(stats: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(stats without the cache counters, the cache counters)``."""
+    return ({k: v for k, v in stats.items() if k not in CACHE_COUNTERS},
+            {k: stats[k] for k in CACHE_COUNTERS if k in stats})
+
+
 def compare_systems(instructions: list[dict], answers: dict[str, list[str]],
                     passed: dict[str, np.ndarray], language: str, cfg: EvalAlpacaConfig,
-                    judge: Any = None) -> tuple[list[dict], dict[str, Any]]:
+                    judge: Any = None
+                    ) -> tuple[list[dict], dict[str, Any], dict[str, Any]]:
     """Every pairing of :data:`PAIRINGS`; rows (one per instruction and pairing, with the
-    preference of the first system) and metrics per pairing (AlpacaEval's win-rate metrics
+    preference of the first system), metrics per pairing (AlpacaEval's win-rate metrics
     of the first system over the second, the judge's counters and order quality, and the
-    consistency warning).
+    consistency warning) and, per pairing, the judgement cache's counters (for MLflow).
 
     ``judge``: an already built judge (tests); else ``cfg.judge`` is built once.
     """
@@ -90,6 +109,7 @@ def compare_systems(instructions: list[dict], answers: dict[str, list[str]],
         judge = make_judge(cfg.judge)
     rows: list[dict] = []
     metrics: dict[str, Any] = {}
+    cache: dict[str, Any] = {}
     for first, second in PAIRINGS:
         if rule:
             from xlrm.judges.rule import rule_preferences
@@ -103,6 +123,7 @@ def compare_systems(instructions: list[dict], answers: dict[str, list[str]],
             prefs, stats = judge.head_to_head(texts, answers[first], answers[second],
                                               language=language)
             prefs = np.asarray(prefs, dtype=float)
+            stats, cache[pairing_name(first, second)] = split_cache_counters(stats)
         name = pairing_name(first, second)
         m = {**win_rate_metrics(prefs), "judge": stats}
         warning = consistency_warning(stats, cfg.min_consistency)
@@ -112,4 +133,4 @@ def compare_systems(instructions: list[dict], answers: dict[str, list[str]],
                   "second": second,
                   "preference": None if math.isnan(p) else round(float(p), 6)}
                  for r, p in zip(instructions, prefs)]
-    return rows, metrics
+    return rows, metrics, cache

@@ -215,7 +215,8 @@ def head_to_head_summary(h2h: dict, h2h_items: dict, languages: list[str], seeds
             if not ids:
                 continue
             vals = (_matrix(tables, seeds, ids) - 1.0) * 100
-            quality = [h2h[(lang, s)]["pairings"][name].get("judge", {}) for s in seeds]
+            quality = [h2h[(lang, s)]["pairings"][name].get("judge", {}).get("order_quality")
+                       or {} for s in seeds]
             cons = [q.get("position_consistency") for q in quality
                     if isinstance(q.get("position_consistency"), (int, float))]
             extra = {"position_consistency": float(min(cons))} if cons else {}
