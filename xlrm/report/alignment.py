@@ -81,12 +81,15 @@ def _h2h_blocks(h2h: dict[str, Any], level: str) -> list[Block]:
             rows.append([lang, f"{SYSTEM_NAMES[first]} over {SYSTEM_NAMES[second]}", _ci(d),
                          pct(d.get("position_consistency")) if "position_consistency" in d
                          else "–", str(d.get("seeds", "–")), str(d.get("instructions", "–"))])
+    kind = h2h.get("judge_kind", "–")
+    how = ("the rule judge prefers the answer that passes its instruction's rule (a draw when "
+           "both or neither do; no order is shown)" if kind == "rule" else
+           f"the judge ({kind}) compares the two answers, asked in both orders")
     blocks: list[Block] = [
-        Para(f"Head to head: the judge ({h2h.get('judge_kind', '–')}) compares two policies' "
-             "answers to the same instruction, asked in both orders; win rate (%) of the first "
-             f"over the second (AlpacaEval's formula, 50 = even), {level} intervals. Position "
-             "consistency is the share of items whose verdict survives swapping the two "
-             "answers (worst over seeds)."),
+        Para(f"Head to head, two policies on the same instructions: {how}; win rate (%) of "
+             f"the first over the second (AlpacaEval's formula, 50 = even), {level} intervals. "
+             "Position consistency is the share of items whose verdict survives swapping the "
+             "two answers (worst over seeds)."),
         Table(["language", "comparison", "win rate", "position consistency", "seeds",
                "instructions"], rows)]
     for w in h2h.get("warnings") or []:
@@ -118,7 +121,8 @@ def _runs_table(table: pd.DataFrame) -> list[Block]:
         Para("Every evaluated policy: verifiable accuracy (%), the win rate against the "
              "references (reference mode), language fidelity of the answers and their mean "
              "length in characters."), Table(cols, rows)]
-    note = length_control_note(table)
+    reference_mode = "win_rate" in table.columns and table["win_rate"].notna().any()
+    note = length_control_note(table) if reference_mode else None
     return blocks + ([note] if note is not None else [])
 
 
