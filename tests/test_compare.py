@@ -1,9 +1,12 @@
 """xlrm.compare: runs of two base models (DVC experiments) joined into one table.
 
 The fast tests feed a hand-written `dvc exp show --json` structure, shaped as DVC 3.67
-prints it (observed on a scratch repo: a list of baselines, the workspace first; each
-with ``rev``, ``name``, ``data`` {``timestamp``, ``params``/``metrics``: {path: {"data"}}},
-``error`` and ``experiments``: ranges of {``revs``: [result], ``executor``, ``name``}).
+prints it (observed on a scratch repo after `dvc exp run -n qwen` and `dvc exp run -n llama
+-S ...`): a list, the workspace first (``rev`` "workspace", ``timestamp`` null), then the
+baseline commit (``name`` its branch) whose ``experiments`` are ranges {``revs``: [the
+result], ``executor`` (null once finished), ``name``}, newest first; every state has
+``rev``, ``name``, ``error`` and ``data`` {``timestamp`` (ISO, local, seconds),
+``params``/``metrics``: {path: {"data": ...} or {"error": {"type", "msg"}}}, ...}.
 The slow test runs two real `dvc exp run -S base_model.source=...` in a tiny repo.
 """
 
@@ -93,6 +96,11 @@ def exp_show_json() -> list[dict]:
     two experiments, newest first as DVC lists them."""
     ws = state("workspace", LLAMA, LLAMA_METRICS, None)
     head = state("a" * 40, QWEN, None, "2026-12-01T10:00:00", name="main")
+    head["data"]["metrics"] = {  # what DVC prints for a metrics file the commit lacks
+        "metrics/transfer.json": {"error": {"type": "FileNotFoundError", "msg": "[Errno 2] "
+                                            "No such file or directory"}},
+        "metrics/alignment.json": {"error": {"type": "YAMLFileCorruptedError",
+                                             "msg": "unable to read"}}}
     head["experiments"] = [
         exp("b" * 40, "llama", LLAMA, LLAMA_METRICS, "2026-12-02T03:00:00"),
         exp("c" * 40, "qwen", QWEN, QWEN_METRICS, "2026-12-02T01:00:00"),
@@ -115,8 +123,9 @@ def test_runs_read_from_exp_show():
     assert [(r.name, r.kind, r.base_model) for r in runs] == [
         ("workspace", "workspace", LLAMA), ("main", "baseline", QWEN),
         ("llama", "experiment", LLAMA), ("qwen", "experiment", QWEN)]
-    assert runs[1].missing == {"metrics/transfer.json": "no metrics/transfer.json",
-                               "metrics/alignment.json": "no metrics/alignment.json"}
+    assert runs[1].missing == {
+        "metrics/transfer.json": "no metrics/transfer.json",
+        "metrics/alignment.json": "metrics/alignment.json unreadable (unable to read)"}
     assert runs[2].timestamp == datetime(2026, 12, 2, 3)
 
 

@@ -95,7 +95,9 @@ def _file_data(files: dict[str, Any] | None, path: str) -> tuple[Any, str | None
         return None, f"no {path}"
     err = entry.get("error")
     if err:
-        msg = err.get("msg") or err.get("type") if isinstance(err, dict) else str(err)
+        if isinstance(err, dict) and err.get("type") == "FileNotFoundError":
+            return None, f"no {path}"  # declared in dvc.yaml, not (yet) written
+        msg = (err.get("msg") or err.get("type")) if isinstance(err, dict) else str(err)
         return None, f"{path} unreadable ({msg or 'error'})"
     if not isinstance(entry.get("data"), dict):
         return None, f"no {path}"

@@ -148,7 +148,8 @@ def markdown(runs: list, rows: list[Row], notes: list[str]) -> str:
     lines += ["", "Runs shown:"]
     for r in runs:
         when = f", {r.timestamp.isoformat(sep=' ')}" if r.timestamp else ""
-        lines.append(f"- {r.base_model}: {r.kind} {r.label}{when}")
+        what = "the workspace" if r.kind == "workspace" else f"{r.kind} {r.label}"
+        lines.append(f"- {r.base_model}: {what}{when}")
     all_notes = missing_notes(runs) + notes
     if all_notes:
         lines += ["", "Notes:"] + [f"- {n}" for n in all_notes]
