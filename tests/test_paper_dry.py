@@ -40,8 +40,8 @@ ALLOWED = {
     # hardware: gloo CPU processes instead of 8 GPUs; vLLM needs a GPU
     "launch.train_rm", "launch.train_dpo", "launch.eval_rm", "launch.label",
     "launch.eval_offshelf", "translate.backend", "generate.backend",
-    # random weights write no language
-    "translate.langid",
+    # random weights write no language; at 5e-7 one or two DPO steps change no greedy answer
+    "translate.langid", "train_dpo.learning_rate",
     # judge endpoints (the test's loopback server)
     "eval_alpaca.judge.base_url", "eval_offshelf.judges.*.base_url",
     "report.title",
@@ -212,12 +212,16 @@ def test_paper_dry_outputs_make_sense(dry_run):
     ko = head["per_language"]["ko"]
     assert ko["seeds"] == len(SEEDS) and ko["instructions"] == 8
     assert 0 <= ko["english"] <= 100 and ko["ci_low"] <= ko["diff"] <= ko["ci_high"]
-    for s in SEEDS:  # the openai judge was asked both orders of every comparison
+    asked = 0
+    for s in SEEDS:  # the openai judge was asked both orders of every differing pair
         h2h = json.loads((work / "results" / "head_to_head" / f"ko__{s}.json").read_text())
         for m in h2h["pairings"].values():
-            assert m["judge"]["n_queries"] == 2 * m["judge"]["n_items"]
-            # the test's judge reads the answers, not their places: consistent
-            assert m["judge"]["position_consistency"] == 1.0 and not m["consistency_warning"]
+            q, differing = m["judge"]["order_quality"], m["judge"]["n"] - m["judge"]["identical"]
+            assert q["n_queries"] == 2 * differing
+            asked += q["n_queries"]
+            if q["n_compared"]:  # the test's judge reads the answers, not their places
+                assert q["position_consistency"] == 1.0 and not m["consistency_warning"]
+    assert asked > 0  # DPO moved the policies: head to head asked the judge
     offshelf = json.loads((work / "metrics" / "offshelf.json").read_text())["models"]
     assert set(offshelf) == {"offsetbias-rm-8b", "gpt-4o", "self-taught-evaluator-70b"}
     for name in ("gpt-4o", "self-taught-evaluator-70b"):  # verdicts read from logprobs
