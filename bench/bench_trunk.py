@@ -26,17 +26,20 @@ import benchlib as B
 REPO = B.REPO
 
 
-def adapter_split(rm_dir: Path, model_dir: Path, n_layers: int) -> int | None:
-    """First adapted layer of a LoRA adapter over ``model_dir`` whose layers run to the top
-    (the default's ``trainable_layers``), or ``None`` when ``rm_dir`` is not one."""
+def adapter_split(rm_dir: Path, model_dir: Path, n_layers: int, same_base: bool = True) -> int | None:
+    """First adapted layer of a LoRA adapter (over ``model_dir`` by its config, with
+    ``same_base``) whose layers run to the top (the default's ``trainable_layers``), or
+    ``None`` when ``rm_dir`` is not one. Whether the trunk is shared is checked later, on
+    the loaded weights."""
     path = Path(rm_dir) / "adapter_config.json"
     if not path.exists():
         return None
     cfg = json.loads(path.read_text(encoding="utf-8"))
     base = Path(cfg.get("base_model_name_or_path") or "")
-    same_base = (REPO / base).resolve() == Path(model_dir).resolve() or base.resolve() == Path(model_dir).resolve()
+    if same_base and Path(model_dir).resolve() not in ((REPO / base).resolve(), base.resolve()):
+        return None
     layers = sorted(cfg.get("layers_to_transform") or [])
-    if not same_base or not layers or layers != list(range(layers[0], n_layers)):
+    if not layers or layers != list(range(layers[0], n_layers)):
         return None
     return layers[0]
 
@@ -50,7 +53,7 @@ def find_rms(a, model_dir: Path, n_layers: int) -> tuple[list[Path], int | None]
         dirs = sorted(p for p in (REPO / "models" / "rm").iterdir() if p.is_dir())
     else:
         return [], None
-    splits = {adapter_split(d, model_dir, n_layers) for d in dirs}
+    splits = {adapter_split(d, model_dir, n_layers, same_base=a.trunk_rms == "auto") for d in dirs}
     if a.trunk_rms == "auto" and (not dirs or None in splits or len(splits) != 1):
         return [], None
     return dirs, (splits.pop() if len(splits) == 1 else None)
@@ -90,7 +93,7 @@ def _agreement(per: dict, shared: dict) -> dict:
             "max_abs_score_diff": max_diff, "by_model": by_model}
 
 
-def cache_cost(ref, tok, rows, split: int, max_length, budget: int, limit_mb: float = 64.0) -> dict:
+def cache_cost(ref, tok, rows, split: int, max_length, budget: int, limit_mb: float = 16.0) -> dict:
     """What a trunk cached on disk holds: the trunk states of each sequence's real tokens,
     written and read back for the first batches (up to ``limit_mb``)."""
     import numpy as np
