@@ -161,20 +161,25 @@ def part_trunk(a, model_dir: Path, params: dict, rows) -> dict:
     if dirs:
         source = "adapters " + ", ".join(str(d) for d in dirs)
         split = split if split is not None else T.split_layer(base, trainable)
-        for d in dirs:
-            t0 = time.perf_counter()
-            models[d.name] = load_reward_model(d, model_dir)
-            load_s[d.name] = time.perf_counter() - t0
     else:
         split = max(1, n_layers - min(trainable, n_layers - 1))
         source = f"{a.trunk_synth} synthesized (noise on layers {split}..{n_layers - 1}, norm, head)"
-        for i in range(a.trunk_synth):
-            models[f"synth{i}"] = synth_rm(base, split, seed=100 + i)
-    for name, m in list(models.items())[1:]:
+
+    def verified(name, m):
+        # each RM's trunk shared with the base as soon as it is loaded: one copy in memory
         t0 = time.perf_counter()
         verify[name] = {"difference": T.share_trunk(base, m, split),
                         "seconds": time.perf_counter() - t0}
-    gc.collect()
+        models[name] = m
+        gc.collect()
+
+    for d in dirs:
+        t0 = time.perf_counter()
+        m = load_reward_model(d, model_dir)
+        load_s[d.name] = time.perf_counter() - t0
+        verified(d.name, m)
+    for i in range(0 if dirs else a.trunk_synth):
+        verified(f"synth{i}", synth_rm(base, split, seed=100 + i))
     t0 = time.perf_counter()
     fingerprint = T.trunk_fingerprint(base, split)
     fingerprint_s = time.perf_counter() - t0
