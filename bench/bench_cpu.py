@@ -24,11 +24,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
+import bench_trunk  # noqa: E402
 
 REPO = B.REPO
 TARGETS = {"scoring_speedup": 2.0, "scoring_decision_agreement": 0.999,
            "generation_speedup": 3.0, "generation_output_agreement": 0.99,
-           "padding_fraction": 0.10}
+           "padding_fraction": 0.10, "trunk_decision_agreement": 0.999}
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -77,9 +78,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="training steps timed per sampling strategy, on batches spread over the "
                         "epoch the sampler forms (plus one warm-up step)")
     p.add_argument("--train-pairs", type=int, default=None, help="default: --pairs")
+    p.add_argument("--trunk-rms", default="auto",
+                   help="trunk part: comma list of RM folders (LoRA over --model or full), 'synth', "
+                        "or 'auto': models/rm/* when they are LoRA adapters over --model on its "
+                        "last layers, else synthesized")
+    p.add_argument("--trunk-synth", type=int, default=5, help="trunk part: RMs to synthesize")
+    p.add_argument("--trunk-pairs", type=int, default=None,
+                   help="trunk part: pairs scored by every model both ways (default: --pairs, at most 480)")
     p.add_argument("--repeats", type=int, default=3, help="timings are medians of this many runs")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: scoring,generation,training,machinery")
+    p.add_argument("--skip", default="", help="comma list of parts to skip: scoring,trunk,generation,training,machinery")
     p.add_argument("--no-dvc", action="store_true", help="do not time dvc status / dvc repro")
     p.add_argument("--stages", default=None,
                    help="comma list of stage scripts for the overhead table (default: all)")
@@ -545,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         B.write_json(a.out, result)
 
     rows = lengths = None
-    if not {"scoring", "generation", "training"} <= a.skip:
+    if not {"scoring", "trunk", "generation", "training"} <= a.skip:
         from xlrm.modeling import load_tokenizer
 
         t0 = time.perf_counter()
@@ -557,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
               f"languages {pool['languages']}, tokens/sequence {pool['tokens_per_sequence']}")
 
     parts = [("scoring", lambda: part_scoring(a, model_dir, params, rows, lengths)),
+             ("trunk", lambda: bench_trunk.part_trunk(a, model_dir, params, rows)),
              ("generation", lambda: part_generation(a, policy_dir, params, rows)),
              ("training", lambda: part_training(a, model_dir, params, rows)),
              ("machinery", lambda: part_machinery(a, params))]
@@ -586,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
         "padding_fraction_joint": (tr.get("group_by_length_joint") or {}).get("padding_fraction"),
         "padding_fraction_hf_group_by_length": (tr.get("hf_group_by_length") or {}).get("padding_fraction"),
         "noop_repro_s": (ma.get("dvc") or {}).get("noop_repro_s"),
+        "trunk_speedup": (result.get("trunk") or {}).get("speedup"),
+        "trunk_decision_agreement": (result.get("trunk") or {}).get("agreement"),
     })
     if a.rss_cmd:
         result["rss_cmd"] = run_rss_cmd(a.rss_cmd)
@@ -626,6 +637,9 @@ def report(r: dict) -> None:
         for d in sc["differing"][:20]:
             print(f"    differs: #{d['index']} {d['id']} [{d['language']}] tokens {d['tokens']} "
                   f"margin xlrm {d['margin_xlrm']:+.3g} vs baseline {d['margin_baseline']:+.3g}")
+    if r.get("trunk"):
+        B.print_table(f"Shared-trunk scoring: {r['trunk']['pairs']} pairs x {len(r['trunk']['models'])} models",
+                      bench_trunk.report_rows(r["trunk"]))
     if ge:
         B.print_table(f"Generation: {ge['prompts']} prompts, {ge['max_new_tokens']} new tokens max", [
             ("generate_greedy_texts tokens/s", ge["xlrm"]["tokens_per_s"]),

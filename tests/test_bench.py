@@ -138,3 +138,20 @@ def test_load_bench_runs_the_three_stages_at_two_sizes(tmp_path):
         assert size["stages"]["translate"]["rows_out"] > 0
     assert big["stages"]["prepare"]["rows_in"] == 80 and big["stages"]["eval_data"]["rows_in"] == 12
     assert set(result["growth"]) == {"prepare", "translate", "eval_data"}
+
+
+def test_trunk_part_scores_both_ways_with_the_same_decisions(tiny_base, seed_rows):
+    import bench_cpu
+    import bench_trunk
+
+    a = bench_cpu.parse_args(["--quick", "--trunk-rms", "synth", "--trunk-synth", "2",
+                              "--trunk-pairs", "10", "--token-budget", "256"])
+    r = bench_trunk.part_trunk(a, tiny_base, {"eval_rm": {"max_length": 40, "base_heads": 2}},
+                               seed_rows)
+    assert r["pairs"] == 10 and r["models"] == ["base", "synth0", "synth1"]
+    assert set(r["paths"].values()) == {"shared"} and r["split"] == 1
+    assert r["agreement"] == 1.0 and r["decisions"] == 10 * (2 + 1 + 1)
+    assert r["max_abs_score_diff"] < 1e-5 and r["speedup"] > 0
+    assert all(v["difference"] is None for v in r["verify"].values())
+    c = r["cache"]
+    assert c["hidden"] == 32 and c["bytes_per_pair"] == c["tokens_per_pair"] * 32 * 4
