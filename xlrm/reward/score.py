@@ -90,12 +90,6 @@ def score_head_weights(model):
     return model.score.weight.detach().float().cpu()
 
 
-def head_scores(pooled, w) -> np.ndarray:
-    """``[K, n]`` float64 scores of the K heads ``w`` (``[K, hidden]``) on pooled states
-    ``[n, hidden]`` (float32)."""
-    return (pooled @ w.T).T.numpy().astype(np.float64)
-
-
 def random_heads(hidden_size: int, n_heads: int, std: float, seed: int = 0):
     """``n_heads`` random score heads drawn as a fresh head is initialised (normal, std)."""
     import torch
@@ -114,7 +108,7 @@ def score_conversations(model, tokenizer, convs: list[list[dict]], *, max_length
     ids, truncated = encode_conversations(tokenizer, convs, max_length)
     pooled = pooled_states(model, ids, tokenizer.pad_token_id, token_budget)
     w = heads if heads is not None else score_head_weights(model)
-    scores = head_scores(pooled, w)  # [K, n]
+    scores = (pooled @ w.T).T.numpy().astype(np.float64)  # [K, n]
     stats = {"sequences": len(convs), "truncated_sequences": truncated,
              "tokens": int(sum(len(x) for x in ids))}
     return (scores if heads is not None else scores[0]), stats

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from xlrm.errors import ConfigError
-from xlrm.reward.score import _last_hidden, head_scores, padded_batches, score_head_weights, score_pairs
+from xlrm.reward.score import _last_hidden, padded_batches, score_head_weights, score_pairs
 from xlrm.reward.tokens import encode_conversations
 from xlrm.schema import messages_for
 
@@ -54,6 +54,12 @@ IGNORED_CONFIG_KEYS = frozenset({
     "use_cache", "dtype", "torch_dtype",  # the tensors' own dtypes are compared instead
 })
 
+
+
+def head_scores(pooled, w) -> np.ndarray:
+    """``[K, n]`` float64 scores of the K heads ``w`` (``[K, hidden]``) on pooled states
+    ``[n, hidden]``: the expression :func:`xlrm.reward.score.score_conversations` uses."""
+    return (pooled @ w.T).T.numpy().astype(np.float64)
 
 def backbone(model):
     """The decoder stack of a sequence-classification model (``model.model`` for Llama,
