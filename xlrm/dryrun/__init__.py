@@ -30,3 +30,10 @@ def build(root: str | Path) -> dict[str, list[str]]:
 
     root = Path(root)
     return {"models": build_models(root), "datasets": build_datasets(root)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xlrm.dryrun DIR`` (:mod:`xlrm.dryrun.__main__`)."""
+    from xlrm.dryrun.__main__ import main as run
+
+    return run(argv)
