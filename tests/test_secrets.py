@@ -97,6 +97,7 @@ def write_inputs(root: Path, sentinel: str, fake_openai) -> tuple[Path, dict]:
         "translate": {"backend": "openai", "langid": False,
                       "openai": {**endpoint(servers["translate"].url), "model": "mt"}},
         "eval_alpaca": {"max_new_tokens": 3, "device": "cpu", "dtype": "float32",
+                        "reference": True,  # the judge is asked in reference mode
                         "judge": {"kind": "openai", "model": "judge", "logprobs": False,
                                   **endpoint(servers["eval_alpaca"].url)}},
         "eval_languages": ["en"],
