@@ -26,6 +26,7 @@ from xlrm.alignment.config import AlignmentConfig
 from xlrm.alignment.head_to_head import PAIRINGS, pairing_name
 from xlrm.alignment.label import LABELLERS
 from xlrm.errors import DataError
+from xlrm.evaluation.bootstrap import two_level_replicates
 
 SYSTEMS = ("policy", *LABELLERS)
 TABLE_METRICS = ("n", "avg_length", "language_fidelity", "verifiable_accuracy",
@@ -113,20 +114,6 @@ def read_runs(alpaca_dir: str | Path, h2h_dir: str | Path | None, languages: lis
 
 
 # ------------------------------------------------------------------ two-level bootstrap
-def two_level(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Bootstrap replicates of the mean over seeds of the per-seed mean over items of
-    ``values`` ``[seeds, items]`` (NaN-safe): seeds resampled, then items (the same items
-    for every seed: paired)."""
-    S, N = values.shape
-    reps = np.empty(resamples)
-    for b in range(resamples):
-        s_idx = rng.integers(0, S, S) if S > 1 else np.zeros(1, dtype=int)
-        i_idx = rng.integers(0, N, N)
-        with np.errstate(all="ignore"):
-            reps[b] = np.nanmean(np.nanmean(values[np.ix_(s_idx, i_idx)], axis=1))
-    return reps
-
-
 def _interval(point: float, reps: np.ndarray, confidence: float) -> dict[str, float]:
     alpha = (1 - confidence) / 2
     return {"value": float(point), "ci_low": float(np.nanquantile(reps, alpha)),
@@ -150,7 +137,7 @@ def _comparison(per_lang: dict[str, tuple[np.ndarray, dict[str, Any]]], cfg: Ali
     for lang, (values, extra) in per_lang.items():
         with np.errstate(all="ignore"):
             point = float(np.nanmean(np.nanmean(values, axis=1)))
-        reps = two_level(values, rng, cfg.bootstrap_resamples)
+        reps = two_level_replicates(values, rng, cfg.bootstrap_resamples)
         reps_all.append(reps)
         out["per_language"][lang] = {**_interval(point, reps, cfg.confidence), **extra,
                                      "seeds": int(values.shape[0]),

@@ -12,6 +12,7 @@ default); :func:`confidence_label` prints it.
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,22 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[
     a = (1.0 - confidence) / 2.0
     lo, hi = np.nanpercentile(samples, [100.0 * a, 100.0 * (1.0 - a)])
     return float(lo), float(hi)
+
+
+def two_level_replicates(values: np.ndarray, rng: np.random.Generator,
+                         resamples: int) -> np.ndarray:
+    """Bootstrap replicates of the mean over seeds of the per-seed mean over items of
+    ``values`` ``[seeds, items]`` (NaN-safe; a replicate with no value is NaN): seeds
+    resampled, then items (the same items for every seed: paired)."""
+    S, N = values.shape
+    reps = np.empty(resamples)
+    for b in range(resamples):
+        s_idx = rng.integers(0, S, S) if S > 1 else np.zeros(1, dtype=int)
+        i_idx = rng.integers(0, N, N)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            reps[b] = np.nanmean(np.nanmean(values[np.ix_(s_idx, i_idx)], axis=1))
+    return reps
 
 
 def confidence_label(confidence: float) -> str:

@@ -277,12 +277,9 @@ def accuracy_difference(passed_a_by_seed: Sequence[Sequence[float]] | np.ndarray
            "seeds": S, "items": N}
     if S == 0 or N == 0 or not both.any():
         return {**out, "ci_low": float("nan"), "ci_high": float("nan")}
-    rng = np.random.default_rng(seed)
-    reps = np.empty(resamples)
-    for r in range(resamples):
-        s_idx = rng.integers(0, S, S) if S > 1 else np.zeros(1, dtype=int)
-        i_idx = rng.integers(0, N, N)
-        reps[r] = _two_level_mean(diff[np.ix_(s_idx, i_idx)])
+    from xlrm.evaluation.bootstrap import two_level_replicates
+
+    reps = two_level_replicates(diff, np.random.default_rng(seed), resamples)
     reps = reps[~np.isnan(reps)]
     low, high = _quantiles(reps, confidence) if reps.size else (float("nan"), float("nan"))
     return {**out, "ci_low": low, "ci_high": high}
