@@ -162,8 +162,10 @@ def test_data_stages_prepare_eval_data_instructions(tmp_path, capsys):
         module = _stage(name)
         module.STAGE.run(module.main, ["--params", str(path), *argv])
     out = capsys.readouterr().out
-    assert "prepared 36 train / 12 test pairs" in out  # 6 subsets x 4 items x 2 languages
-    assert "eval sets: en 6, ko 6" in out and "instructions: ko 15/6" in out
+    # 6 subsets x 4 items x 2 languages, split by prompt (the 14 test rows share no prompt
+    # with training); one instruction per distinct prompt
+    assert "prepared 34 train / 14 test pairs" in out
+    assert "eval sets: en 7, ko 7" in out and "instructions: ko 14/6" in out
     assert sorted(p.name for p in evals.iterdir()) == ["eng_Latn.jsonl", "kor_Hang.jsonl"]
     assert sorted(p.name for p in instr.iterdir()) == ["ko.eval.jsonl", "ko.train.jsonl"]
     runs = mlflow.search_runs(experiment_names=["xlrm"], output_format="list")

@@ -27,7 +27,8 @@ def test_prepare_writes_what_the_in_memory_split_gives(seed_rows, tmp_path):
     write_jsonl(src, seed_rows)
     out = tmp_path / "out"
     out.mkdir()
-    summary = prepare(PrepareConfig(source=str(src), test_fraction=0.2, split_seed=3), out)
+    summary = prepare(PrepareConfig(source=str(src), test_fraction=0.2, split_seed=3,
+                                    split_by="id"), out)
     rows, stats = load_preferences(src)
     train, test = split_train_test(rows, 0.2, 3)
     assert (out / "train.jsonl").read_bytes() == _lines(train)

@@ -54,6 +54,12 @@ class PrepareConfig:
     max_pairs: int | None = None
     test_fraction: float = 0.1
     split_seed: int = 42
+    # "prompt": ids that share a prompt (in any language) go to the same side, so no test
+    # prompt is seen in training; "id": each id on its own (all its languages together).
+    split_by: Literal["prompt", "id"] = "prompt"
+    # Drop every id whose pair (prompt, chosen, rejected) repeats an earlier id's in some
+    # language: a repeated pair is not new evidence in the test split.
+    drop_duplicates: bool = True
     seed: SeedSource = field(default_factory=SeedSource)
 
     def __post_init__(self) -> None:

@@ -9,8 +9,9 @@ An instruction row (JSON lines)::
 
 Sources: ``seed`` (the project's generated set: on-policy prompts from its train
 split, evaluation instructions from its held-out split with the chosen reply as
-reference, so the two are disjoint by item id; every seed row carries the rule its item
-was made with, :func:`xlrm.data.seed.pair_rule`), a hub data set id, or a local
+reference, so the two are disjoint by item id and, with ``prepare.split_by: prompt``, by
+prompt; one instruction per distinct prompt, the subsets taken in turn; every seed row
+carries the rule its item was made with, :func:`xlrm.data.seed.pair_rule`), a hub data set id, or a local
 JSON/JSONL/parquet file, gzipped or not (read by :func:`xlrm.data.sources.read_rows`),
 whose rows carry ``instruction`` (or ``prompt``, a string or messages), optional
 ``output``/``reference``, ``language``, ``id`` and ``rule`` (shape:
@@ -29,11 +30,28 @@ from xlrm.io import read_jsonl
 from xlrm.schema import validate_file_rows, validate_rule
 
 
+def _interleaved(rows: list[dict]) -> list[dict]:
+    """One pair per prompt (the first), the subsets taken in turn (file order within each),
+    so that the first N instructions hold every subset, not only the first in the file."""
+    seen: set[str] = set()
+    by_subset: dict[str, list[dict]] = {}
+    for r in rows:
+        text = r["prompt"][-1]["content"].strip()
+        if text not in seen:
+            seen.add(text)
+            by_subset.setdefault(str(r.get("subset")), []).append(r)
+    queues = [by_subset[k] for k in sorted(by_subset)]
+    out: list[dict] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[i] for q in queues if i < len(q))
+    return out
+
+
 def _from_pairs(rows: list[dict], with_reference: bool) -> list[dict]:
     from xlrm.data.seed import pair_rule
 
     out = []
-    for r in rows:
+    for r in _interleaved(rows):
         item = {"id": r["id"], "language": r["language"], "messages": r["prompt"]}
         if with_reference:
             item["reference"] = r["chosen"]

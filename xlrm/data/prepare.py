@@ -6,6 +6,7 @@ Their params sections are :class:`xlrm.data.config.PrepareConfig` and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import tempfile
@@ -41,34 +42,64 @@ def iter_prepare_source(cfg: PrepareConfig, stats: dict[str, Any]) -> Iterator[d
                                 on_bad_row=cfg.on_bad_row, max_pairs=cfg.max_pairs)
 
 
+def _digest(*parts: Any) -> bytes:
+    return hashlib.blake2b(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8"),
+                           digest_size=16).digest()
+
+
 def prepare(cfg: PrepareConfig, out_dir: Path) -> dict:
-    """Load, split by id and write ``out_dir/train.jsonl`` and ``out_dir/test.jsonl``
-    (the rows in input order); returns the summary.
+    """Load, split and write ``out_dir/train.jsonl`` and ``out_dir/test.jsonl`` (the rows in
+    input order); returns the summary.
+
+    With ``drop_duplicates`` an id whose pair repeats an earlier id's (same language, prompt,
+    chosen and rejected) is dropped in every language. The split is by id
+    (:func:`xlrm.data.split.split_ids`) or, with ``split_by: prompt``, by groups of ids that
+    share a prompt in any language (:func:`xlrm.data.split.split_grouped`, stratified by
+    subset), so nothing of a test prompt is trained on.
 
     Streams: each valid row is written once, as its output line, to an unnamed spill file
-    in ``out_dir`` while the (id, language) keys are collected; once every id is known the
-    split is drawn (:func:`xlrm.data.loaders.split_ids`) and the lines are copied to train or
-    test. Memory holds the keys, not the rows.
+    in ``out_dir`` while its keys (id, language and two 16-byte digests) are collected; once
+    every id is known the split is drawn and the lines are copied to train or test. Memory
+    holds the keys, not the rows.
     """
-    from xlrm.data.loaders import split_ids
+    from xlrm.data.split import split_grouped, split_ids
 
     stats: dict[str, Any] = {}
-    keys: list[tuple[str, str]] = []
+    keys: list[tuple[str, str, bytes, Any]] = []
+    first_pair: dict[bytes, str] = {}
+    duplicates: set[str] = set()
     with tempfile.TemporaryFile(dir=out_dir) as spill:
         for row in iter_prepare_source(cfg, stats):
-            keys.append((row["id"], sys.intern(row["language"])))
+            item_id, lang = row["id"], sys.intern(row["language"])
+            prompt_key = _digest(lang, row["prompt"])
+            pair_key = _digest(lang, row["prompt"], row["chosen"], row["rejected"])
+            if first_pair.setdefault(pair_key, item_id) != item_id:
+                duplicates.add(item_id)
+            keys.append((item_id, lang, prompt_key, row.get("subset")))
             spill.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-        test_ids = split_ids({item_id for item_id, _ in keys}, cfg.test_fraction,
-                             cfg.split_seed)
+        del first_pair
+        if not cfg.drop_duplicates:
+            duplicates = set()
+        kept = [k for k in keys if k[0] not in duplicates]
+        if cfg.split_by == "prompt":
+            test_ids, group_stats = split_grouped(((i, p, s) for i, _, p, s in kept),
+                                                  cfg.test_fraction, cfg.split_seed)
+        else:
+            test_ids = split_ids({k[0] for k in kept}, cfg.test_fraction, cfg.split_seed)
+            group_stats = {}
         spill.seek(0)
         counts: dict[str, Counter] = {"train": Counter(), "test": Counter()}
         with open(out_dir / "train.jsonl", "wb") as train, \
                 open(out_dir / "test.jsonl", "wb") as test:
-            for (item_id, lang), line in zip(keys, spill):
+            for (item_id, lang, _, _), line in zip(keys, spill):
+                if item_id in duplicates:
+                    continue
                 part = "test" if item_id in test_ids else "train"
                 (test if part == "test" else train).write(line)
                 counts[part][lang] += 1
-    summary: dict[str, Any] = {"load": stats, "train_pairs": sum(counts["train"].values()),
+    summary: dict[str, Any] = {"load": stats, "split_by": cfg.split_by,
+                               "duplicate_ids_dropped": len(duplicates), **group_stats,
+                               "train_pairs": sum(counts["train"].values()),
                                "test_pairs": sum(counts["test"].values())}
     for name in ("train", "test"):
         summary[f"{name}_by_language"] = dict(sorted(counts[name].items()))
