@@ -1,6 +1,7 @@
 """DVC stage `transfer`: the train-language x eval-language transfer matrix and the headline.
 
-Reads every RM's pair scores (``base`` plus ``rm_languages``, on ``eval_languages``) and
+Reads every RM's pair scores (``base`` plus ``rm_languages`` for each of ``rm_seeds``, on
+``eval_languages``; several seeds are averaged, their intervals two-level) and
 writes the matrix (CSV, its bootstrap intervals next to it as ``<matrix>_ci.csv``, heatmap
 PNG), the per-category table, and the source-language (English) RM minus target-language RM
 difference with paired bootstrap confidence intervals over pairs, at the level
@@ -12,8 +13,10 @@ and the category-difference CSV has no rows.
 
 from xlrm.stage import Stage, StageContext
 
-STAGE = Stage("transfer", __doc__, params=["transfer", "rm_languages", "eval_languages"])
-STAGE.add("--scores-dir", required=True, help="folder of per-RM scores JSONL")
+STAGE = Stage("transfer", __doc__,
+              params=["transfer", "rm_languages", "rm_seeds", "eval_languages"])
+STAGE.add("--scores-dir", required=True,
+          help="eval_rms' scores folder: base.jsonl and seed<S>/<lang>.jsonl")
 STAGE.add("--matrix", required=True, help="output transfer matrix CSV")
 STAGE.add("--categories", required=True, help="output per-category accuracy CSV")
 STAGE.add("--category-diff", required=True,
@@ -30,7 +33,8 @@ def main(ctx: StageContext) -> str:
     args, cfg = ctx.args, ctx["transfer"]
     # Exactly the RMs and languages the params list: scores that an earlier run left for an
     # RM or language since removed from params stay out of the matrix.
-    scores = read_scores(args.scores_dir, ["base", *ctx["rm_languages"]], ctx["eval_languages"])
+    scores = read_scores(args.scores_dir, ["base", *ctx["rm_languages"]], ctx["eval_languages"],
+                         seeds=ctx["rm_seeds"])
     result = transfer_results(cfg, scores)
     with ctx.out_file(args.matrix) as tmp:
         result.matrix.round(6).to_csv(tmp, index_label="rm")

@@ -15,6 +15,9 @@ Input: a *scores table*, a ``pandas.DataFrame`` with one row per (rm, eval langu
                     over heads of that number (so the language score is the mean over heads
                     of the per-head language score). Rows with a missing head (e.g. trained
                     RMs concatenated with the base rows) count as one head.
+    rm_seed         optional int: the training seed of an RM trained several times. Seeds
+                    are averaged like heads (each seed's numbers, then the mean over seeds);
+                    the bootstrap resamples them too (:mod:`xlrm.evaluation.bootstrap`).
 
 Scoring rules (``docs/anchors.md``, "RewardBench and M-RewardBench scoring"):
 
@@ -53,6 +56,8 @@ REQUIRED_COLUMNS = ("rm", "id", "language", "subset", "chosen_score", "rejected_
 TABLE_COLUMNS = ("rm", "language", "level", "category", "name", "accuracy", "n", "weight")
 
 NO_HEAD = -1  # head value for rows without a head
+NO_SEED = -1  # rm_seed value for rows without one (the base, a single-seed table)
+_SEED_STRIDE = 1_000_000  # _head code of (seed, head): seed * stride + head
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,8 +80,8 @@ def correct(chosen: Any, rejected: Any) -> Any:
 
 
 def prepare_scores(scores: pd.DataFrame, weights: Mapping[str, tuple[str, int]]) -> pd.DataFrame:
-    """Validate a scores table; return a normalised copy with ``category``, ``_head`` and
-    ``_correct`` columns (ids as strings)."""
+    """Validate a scores table; return a normalised copy with ``category``, ``_head`` (one
+    code per (seed, head) replica), ``_seed`` and ``_correct`` columns (ids as strings)."""
     if not isinstance(scores, pd.DataFrame):
         raise DataError(f"scores must be a pandas DataFrame, got {type(scores).__name__}")
     check_weights(weights)
@@ -127,6 +132,16 @@ def prepare_scores(scores: pd.DataFrame, weights: Mapping[str, tuple[str, int]])
         df["_head"] = head.fillna(NO_HEAD).astype(np.int64).to_numpy()
     else:
         df["_head"] = np.int64(NO_HEAD)
+    df["_seed"] = np.int64(NO_SEED)
+    if "rm_seed" in scores.columns:
+        seed = pd.to_numeric(scores["rm_seed"], errors="coerce")
+        if (seed.notna() & ((seed != np.floor(seed)) | (seed < 0))).any():
+            raise DataError("rm_seed must be a non-negative integer", field="rm_seed")
+        has = seed.notna().to_numpy()
+        df["_seed"] = seed.fillna(NO_SEED).astype(np.int64).to_numpy()
+        heads = df["_head"].to_numpy()
+        df["_head"] = np.where(has, df["_seed"].to_numpy() * _SEED_STRIDE
+                               + np.maximum(heads, 0), heads)
 
     dup = df.duplicated(["rm", "_head", "language", "subset", "id"])
     if dup.any():

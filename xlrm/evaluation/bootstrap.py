@@ -52,6 +52,26 @@ def _stratum_rng(seed: int, language: str, subset: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), key]))
 
 
+def _seed_draws(seed: int, rm: str, n_seeds: int, n_resamples: int) -> np.ndarray:
+    """(n_resamples, n_seeds) indices of an RM's training seeds drawn with replacement per
+    replicate: one stream per RM, the same for every language and category (each seed is one
+    trained model wherever it is scored). One seed: always itself."""
+    if n_seeds <= 1:
+        return np.zeros((n_resamples, max(n_seeds, 1)), dtype=np.int64)
+    key = zlib.crc32(f"rm-seeds\x00{rm}".encode("utf-8"))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), key]))
+    return rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
+
+
+def _replica_mean(values: np.ndarray, js: list[int], seed_of: list[int],
+                  draws: np.ndarray) -> np.ndarray:
+    """Per replicate, the mean over an RM's drawn seeds of the mean over each seed's heads:
+    ``values`` is (B, columns); ``js`` the RM's columns, ``seed_of`` their seeds."""
+    per_seed = np.stack([values[:, [j for j, s in zip(js, seed_of) if s == k]].mean(axis=1)
+                         for k in range(draws.shape[1])], axis=1)       # (B, seeds)
+    return np.take_along_axis(per_seed, draws, axis=1).mean(axis=1)
+
+
 def _resample_counts(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarray:
     """(n_resamples, n) matrix: how often each of n pairs is drawn in each resample."""
     idx = rng.integers(0, n, size=(n_resamples, n))
@@ -103,8 +123,12 @@ def bootstrap_language_scores(scores: pd.DataFrame,
     head's) subset accuracy in a replicate is correct / rows over the drawn pairs it scored;
     category and language scores then follow the usual rules with the *fixed* subset weights
     (table counts, or the full-data row count for subsets outside the table), and heads are
-    averaged. Vectorised: one (n_resamples x n) count matrix per stratum, multiplied by the
-    (n x RMs·heads) correctness matrix.
+    averaged. An RM trained with several seeds (``rm_seed`` rows) is bootstrapped at two
+    levels: each replicate also draws that RM's seeds with replacement (one draw per RM and
+    replicate, shared by every language: :func:`_seed_draws`) and averages the drawn seeds'
+    scores, so the intervals hold training noise as well as pair sampling; with one seed this
+    is the plain pair bootstrap. Vectorised: one (n_resamples x n) count matrix per stratum,
+    multiplied by the (n x RMs·replicas) correctness matrix.
     """
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) \
             or n_resamples < 1:
@@ -118,10 +142,13 @@ def bootstrap_language_scores(scores: pd.DataFrame,
              for lang, rec in langs.items()}
     samples: dict[tuple[str, str], np.ndarray] = {}
     cat_samples: dict[tuple[str, str, str], np.ndarray] = {}
+    seeds_of_rm = {rm: sorted(set(g)) for rm, g in df.groupby("rm", sort=False)["_seed"]}
+    draws = {rm: _seed_draws(seed, rm, len(s), B) for rm, s in seeds_of_rm.items()}
 
     for lang, dl in df.groupby("language", sort=False):
-        cols = list(dict.fromkeys(zip(dl["rm"], dl["_head"])))  # (rm, head) columns
+        cols = list(dict.fromkeys(zip(dl["rm"], dl["_head"])))  # (rm, replica) columns
         col_of = {c: j for j, c in enumerate(cols)}
+        seed_of_col = dict(zip(zip(dl["rm"], dl["_head"]), dl["_seed"]))
         R = len(cols)
         col_idx_all = np.fromiter((col_of[c] for c in zip(dl["rm"], dl["_head"])),
                                   dtype=np.int64, count=len(dl))
@@ -153,6 +180,13 @@ def bootstrap_language_scores(scores: pd.DataFrame,
         by_rm: dict[str, list[int]] = {}
         for j, (rm, _h) in enumerate(cols):
             by_rm.setdefault(rm, []).append(j)
+        col_seeds = {rm: [seeds_of_rm[rm].index(seed_of_col[cols[j]]) for j in js]
+                     for rm, js in by_rm.items()}
+        for rm, idx in col_seeds.items():
+            if len(set(idx)) != len(seeds_of_rm[rm]):
+                lacking = sorted(set(seeds_of_rm[rm]) - {seeds_of_rm[rm][k] for k in idx})
+                raise DataError(f"rm {rm!r}: seed(s) {lacking} not scored on language {lang!r}",
+                                field="rm_seed")
         cat_scores = np.zeros((B, R))
         n_cats = np.zeros(R)
         for cat in cats:
@@ -165,12 +199,13 @@ def bootstrap_language_scores(scores: pd.DataFrame,
                 cat_r = np.where(has[None, :], num / np.where(has, den, 1.0), 0.0)
             cat_scores += cat_r
             n_cats += has
-            for rm, js in by_rm.items():  # heads of one RM score the same pairs
+            for rm, js in by_rm.items():  # replicas of one RM score the same pairs
                 if has[js[0]]:
-                    cat_samples[(rm, lang, cat)] = cat_r[:, js].mean(axis=1)
+                    cat_samples[(rm, lang, cat)] = _replica_mean(cat_r, js, col_seeds[rm],
+                                                                 draws[rm])
         lang_scores = cat_scores / n_cats[None, :]  # every column has >= 1 category
         for rm, js in by_rm.items():
-            samples[(rm, lang)] = lang_scores[:, js].mean(axis=1)
+            samples[(rm, lang)] = _replica_mean(lang_scores, js, col_seeds[rm], draws[rm])
     return BootstrapResult(point=point, samples=samples, n_resamples=B, seed=int(seed),
                            report=report, category_samples=cat_samples)
 

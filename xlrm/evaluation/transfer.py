@@ -31,29 +31,52 @@ class TransferResult:
     no_headline: str | None   # why ``metrics`` has no headline (None when it has one)
 
 
-def read_scores(scores_dir: str | Path, rms: list[str] | None = None,
-                languages: list[str] | None = None) -> pd.DataFrame:
-    """The ``<rm>.jsonl`` scores files of a folder, concatenated.
+def scores_path(scores_dir: str | Path, rm: str, seed: int | None = None) -> Path:
+    """Where an RM's scores live in the ``eval_rms`` output: ``base.jsonl`` for the untrained
+    base, ``seed<S>/<lang>.jsonl`` for the RM trained on ``lang`` with seed ``S`` (a flat
+    ``<lang>.jsonl`` when ``seed`` is None)."""
+    scores_dir = Path(scores_dir)
+    if seed is None:
+        return scores_dir / f"{rm}.jsonl"
+    return scores_dir / f"seed{int(seed)}" / f"{rm}.jsonl"
 
-    ``rms`` names exactly the files to read (the pipeline passes ``base`` plus
+
+def read_scores(scores_dir: str | Path, rms: list[str] | None = None,
+                languages: list[str] | None = None,
+                seeds: list[int] | None = None) -> pd.DataFrame:
+    """The scores files of a folder, concatenated.
+
+    ``rms`` names exactly the RMs to read (the pipeline passes ``base`` plus
     ``rm_languages``), so scores left in the folder by an RM that the params no longer
-    list never enter the matrix; a listed RM without a file is an error. Without it, every
-    ``*.jsonl`` is read. ``languages`` keeps only those eval languages, each of which
-    every listed RM must have been scored on.
+    list never enter the matrix; a listed RM without a file is an error. With ``seeds``
+    (``rm_seeds``) every trained RM is read once per seed from ``seed<S>/<rm>.jsonl``
+    (:func:`scores_path`), its rows tagged ``rm_seed``; ``base`` is always ``base.jsonl``.
+    Without ``rms``, every ``*.jsonl`` directly in the folder is read. ``languages`` keeps
+    only those eval languages, each of which every listed RM must have been scored on.
     """
     scores_dir = Path(scores_dir)
     if rms is None:
         rms = [f.stem for f in sorted(scores_dir.glob("*.jsonl"))]
         if not rms:
             raise DataError("no scores files (*.jsonl)", path=str(scores_dir))
-    files = [scores_dir / f"{rm}.jsonl" for rm in rms]
-    for f in files:
+    files: list[tuple[Path, int | None]] = []
+    for rm in rms:
+        if rm == "base" or seeds is None:
+            files.append((scores_path(scores_dir, rm), None))
+        else:
+            files.extend((scores_path(scores_dir, rm, s), int(s)) for s in seeds)
+    for f, _ in files:
         if not f.is_file():
-            raise DataError(f"no scores for RM {f.stem!r}: run its eval stage "
-                            "(dvc repro eval_rm)", path=str(f))
+            raise DataError(f"no scores for RM {f.stem!r}: run the eval stage "
+                            "(dvc repro eval_rms)", path=str(f))
     frames = []
-    for f in files:
+    for f, seed in files:
         frame = _read_scores_file(f)
+        if seed is not None:
+            if "rm_seed" in frame.columns and (frame["rm_seed"].dropna() != seed).any():
+                raise DataError(f"rows of another seed in the file of seed {seed}", path=str(f),
+                                field="rm_seed")
+            frame = frame.assign(rm_seed=seed)
         if languages is not None:
             have = set(frame["language"]) if len(frame) else set()
             missing = [lang for lang in languages if lang not in have]
@@ -126,6 +149,28 @@ def eval_pairs(scores: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in pairs.groupby("language", sort=False).size().items()}
 
 
+def seed_count(scores: pd.DataFrame) -> int:
+    """Training seeds per trained RM (the largest count; 1 without an ``rm_seed`` column)."""
+    if "rm_seed" not in scores.columns:
+        return 1
+    trained = scores[scores["rm"] != "base"]
+    counts = trained.groupby("rm")["rm_seed"].nunique() if len(trained) else pd.Series([1])
+    return max(1, int(counts.max()))
+
+
+def own_language_per_seed(scores: pd.DataFrame, trained: list[str]) -> dict[str, dict[str, float]]:
+    """Each trained RM's own-language score per training seed: the spread seeds give."""
+    from xlrm.evaluation.accuracy import accuracy_report
+
+    out: dict[str, dict[str, float]] = {}
+    for rm in trained:
+        own = scores[(scores["rm"] == rm) & (scores["language"] == rm)]
+        for seed, part in own.groupby("rm_seed", sort=True):
+            rep = accuracy_report(part.drop(columns=["rm_seed"]))
+            out.setdefault(rm, {})[str(int(seed))] = round(float(rep[rm][rm]["score"]), 6)
+    return out
+
+
 def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResult:
     """The matrix, its intervals (at ``cfg.confidence``), the category table and the
     metrics of a scores table (from :func:`read_scores`).
@@ -134,8 +179,9 @@ def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResul
     target language) and ``category_diff`` (the same per category, see
     :mod:`xlrm.evaluation.category_diff`) only when there is a target to compare; otherwise
     ``no_headline`` says why, and the rest (``own_language``, ``base``, ``eval_pairs``:
-    pairs per eval language, ``rm_seeds``: RMs trained per language, 1 for now) is written
-    all the same."""
+    pairs per eval language, ``rm_seeds``: RMs trained per language, and with several seeds
+    ``own_language_per_seed``) is written all the same. With several seeds per RM every
+    number is the mean over seeds and every interval two-level (seeds, then pairs)."""
     rms = _rm_order(list(dict.fromkeys(scores["rm"])), cfg.source_language)
     langs = list(dict.fromkeys(scores["language"]))
     boot = bootstrap_language_scores(scores, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
@@ -145,8 +191,9 @@ def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResul
     trained = [r for r in rms if r != "base"]
     reason = no_headline_reason(boot, cfg.source_language, trained)
 
+    n_seeds = seed_count(scores)
     metrics: dict[str, Any] = {"confidence": cfg.confidence,  # the level of every interval
-                               "eval_pairs": eval_pairs(scores), "rm_seeds": 1}
+                               "eval_pairs": eval_pairs(scores), "rm_seeds": n_seeds}
     diff_table = pd.DataFrame(columns=list(COLUMNS))
     if reason is None:
         head = headline(scores, source=cfg.source_language, confidence=cfg.confidence,
@@ -166,6 +213,8 @@ def transfer_results(cfg: TransferConfig, scores: pd.DataFrame) -> TransferResul
     own = {rm: round(float(matrix.loc[rm, rm]), 6) for rm in trained if rm in matrix.columns}
     if own:
         metrics["own_language"] = own
+    if n_seeds > 1:
+        metrics["own_language_per_seed"] = own_language_per_seed(scores, trained)
     if "base" in matrix.index:
         metrics["base"] = {lang: round(float(v), 6) for lang, v in matrix.loc["base"].items()}
     return TransferResult(matrix=matrix, ci=ci, categories=table[table["level"] != "subset"],

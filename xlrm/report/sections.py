@@ -14,7 +14,7 @@ from xlrm.report.alignment import alignment_reading, section_alignment
 from xlrm.report.readings import (category_reading, headline_reading, heatmap_reading,
                                   matrix_reading, metrics_reading, numeric_leaves,
                                   offshelf_reading)
-from xlrm.report.study_tables import section_category_diff
+from xlrm.report.study_tables import interval_words, section_category_diff
 
 
 def _confidence(metrics: dict | None) -> float:
@@ -62,7 +62,7 @@ def section_transfer(inputs: ReportInputs) -> list[Block]:
                            "language; base = untrained, mean of random heads) on each "
                            "evaluation language (columns), with its "
                            f"{confidence_label(_confidence(inputs.transfer_metrics))} "
-                           "bootstrap interval."))
+                           f"{interval_words(inputs.transfer_metrics)}."))
         blocks.append(Table(["RM \\ eval"] + [str(c) for c in m.columns], rows))
         blocks.append(Para(matrix_reading(m, source), "reading"))
     reading = heatmap_reading(m) if m is not None else "The transfer matrix as a heatmap."
@@ -92,7 +92,7 @@ def section_headline(inputs: ReportInputs) -> list[Block]:
     conf = confidence_label(_confidence(met))
     blocks.append(Para(f"Each target language scored by the {source} RM and by the RM trained "
                        f"on that language (accuracy %), their difference in points and its "
-                       f"{conf} paired bootstrap interval over pairs."))
+                       f"{conf} paired {interval_words(met)}."))
     blocks.append(Table(["target", f"{source} RM", "target RM", "difference (points)",
                          f"{conf} CI"], rows))
     blocks.append(Para(headline_reading(met) or "", "reading"))

@@ -29,6 +29,21 @@ def _cell(r) -> str:
     return f"{num(d, sign=True)} [{num(lo, sign=True)}, {num(hi, sign=True)}]"
 
 
+def interval_words(metrics: dict | None) -> str:
+    """What the transfer intervals resample, from the metrics' ``rm_seeds`` and
+    ``eval_pairs``: pairs only, or the RMs' training seeds and then pairs."""
+    metrics = metrics or {}
+    seeds = int(metrics.get("rm_seeds") or 1)
+    pairs = metrics.get("eval_pairs") or {}
+    counts = sorted(set(pairs.values()))
+    n = (f"{counts[0]} pairs per language" if len(counts) == 1 else
+         f"{counts[0]}-{counts[-1]} pairs per language" if counts else "the pairs")
+    if seeds > 1:
+        return (f"two-level bootstrap interval (each RM's {seeds} training seeds resampled, "
+                f"then {n}; every score is the mean over seeds)")
+    return f"bootstrap interval over {n} (one training seed per RM)"
+
+
 def category_diff_reading(table: pd.DataFrame, source: str, confidence: float) -> str:
     """Where the source RM's advantage (on average over targets) is largest and smallest,
     and which categories' intervals exclude zero."""
@@ -88,7 +103,7 @@ def section_category_diff(inputs: ReportInputs) -> list[Block]:
     conf = confidence_label(confidence)
     blocks.append(Para(f"Accuracy of the {source} RM minus that of the target language's own "
                        "RM, both on the target language, per category, in points, with the "
-                       f"{conf} paired bootstrap interval over pairs (the same resampled pairs "
+                       f"{conf} paired {interval_words(met)} (the same resampled pairs "
                        "for both RMs); the mean row averages the targets replicate by "
                        "replicate."))
     blocks.append(Table(["target"] + [CATEGORY_NAMES.get(c, c) for c in cats] + ["pairs"], rows))
