@@ -45,6 +45,7 @@ TOP_LEVEL: dict[str, Any] = {
     "eval_languages": list[str],
     "alignment_languages": list[str],
     "dpo_seeds": list[int],
+    "rm_seeds": list[int],
 }
 
 
