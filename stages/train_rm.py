@@ -52,7 +52,8 @@ def main(ctx: StageContext) -> str:
     ctx.log_metrics(timings, "rm")
     ctx.write_json(args.metrics, {"language": args.lang, "seed": args.seed, **stats}, metrics="rm")
     return (f"RM {args.lang} (seed {args.seed}): {stats['pairs_kept']} pairs "
-            f"({stats['dropped_too_long']} dropped for length), loss {stats.get('first_loss', float('nan')):.4f} -> "
+            f"({stats['dropped_too_long']} dropped for length), loss "
+            f"{stats.get('first_loss', float('nan')):.4f} -> "
             f"{stats.get('last_loss', float('nan')):.4f} -> {args.out}")
 
 

@@ -248,7 +248,8 @@ def test_train_rm_stage_sigkilled_after_a_checkpoint_resumes_on_rerun(tiny_base,
                          env=env, capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
-    scratch = tmp_path / "scratch_out" / "train_rm" / "seed1" / "en"  # the stage adds stage and item
+    # the stage adds its name and item
+    scratch = tmp_path / "scratch_out" / "train_rm" / "seed1" / "en"
     log_path = tmp_path / "child.log"
     argv = stage_argv(tmp_path, tiny_base, "out")
     with open(log_path, "wb") as child_log:

@@ -171,7 +171,8 @@ def test_the_stage_writes_one_scores_file_per_model_and_one_metrics_file(workspa
     assert {(r["rm"], r["rm_seed"]) for r in rows} == {("en", 43)}
     assert {r["language"] for r in rows} == set(LANGS)
     m = json.loads(metrics_path.read_text())
-    assert set(m["base"]) == {"accuracy", "mean_accuracy"} and set(m["base"]["accuracy"]) == set(LANGS)
+    assert set(m["base"]) == {"accuracy", "mean_accuracy"}
+    assert set(m["base"]["accuracy"]) == set(LANGS)
     assert set(m["seed42"]) == set(m["seed43"]) == set(LANGS)
     assert set(m["seed42"]["ko"]["accuracy"]) == set(LANGS)
     assert m["split_layer"] == SPLIT and m["trunk"]["seed42/ko"] == "shared"

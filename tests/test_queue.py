@@ -104,7 +104,8 @@ def test_the_runs_of_both_experiments_are_in_the_main_store(queued):
     runs = stage_runs(work)
     for name in EXPS:
         stages = {r["stage"] for r in runs if r["exp"] == name}
-        assert {"base_model", "analyze_embeddings"} <= stages, (name, stages)  # the seed reruns these
+        # the seed reruns these
+        assert {"base_model", "analyze_embeddings"} <= stages, (name, stages)
         assert stages <= {"base_model", "prepare", "eval_data", "analyze_embeddings"}
     assert {r["exp"] for r in runs} == set(EXPS)
     for r in runs:
