@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tiny", action="store_true", help="use a tiny random model even if models/base exists")
     p.add_argument("--rm", type=Path, default=None,
                    help="trained RM to score with (full folder or LoRA adapter over --model); "
-                        "default: --model with a random score head (seed 0), as eval_base")
+                        "default: --model with a random score head (seed 0), as eval_rms "
+                        "scores the base")
     p.add_argument("--policy", type=Path, default=None,
                    help="causal LM for the generation part (default: --model)")
     p.add_argument("--params", type=Path, default=REPO / "params.yaml",
@@ -80,7 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-pairs", type=int, default=None, help="default: --pairs")
     p.add_argument("--trunk-rms", default="auto",
                    help="trunk part: comma list of RM folders (LoRA over --model or full), 'synth', "
-                        "or 'auto': models/rm/* when they are LoRA adapters over --model on its "
+                        "or 'auto': models/rm/seed*/* when they are LoRA adapters over --model "
+                        "on its "
                         "last layers, else synthesized")
     p.add_argument("--trunk-synth", type=int, default=5, help="trunk part: RMs to synthesize")
     p.add_argument("--trunk-pairs", type=int, default=None,
@@ -141,7 +143,7 @@ def part_scoring(a, model_dir: Path, params: dict, rows, lengths) -> dict:
         head = f"trained RM {a.rm}"
     else:
         model = load_seqcls(model_dir, seed=0).eval()
-        head = "random score head (seed 0), as eval_base"
+        head = "random score head (seed 0), as eval_rms scores the base"
     budget = a.token_budget or (params.get("eval_rm") or {}).get("token_budget") or 8192
     n_params = sum(p.numel() for p in model.parameters())
     # warm-up (one-time kernel/allocator set-up), then the timed runs

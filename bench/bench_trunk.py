@@ -1,12 +1,12 @@
-"""bench/run's ``trunk`` part: N reward models (the base with random heads, as ``eval_base``,
-plus k RMs) scored on the same pairs two ways, side by side in one run:
+"""bench/run's ``trunk`` part: N reward models (the base with random heads, as ``eval_rms``
+scores it, plus k RMs) scored on the same pairs two ways, side by side in one run:
 
-- **per model** (what ``eval_base`` and each ``eval_rm`` do today): ``score_pairs`` once per
+- **per model** (``eval_rms`` with ``eval_rm.shared_trunk: false``): ``score_pairs`` once per
   model, every model computing all its layers;
-- **shared trunk**: ``xlrm.reward.trunk.score_pairs_shared``, the layers below the first
-  trainable one computed once per batch, then each model's own top layers.
+- **shared trunk** (``eval_rms``' default): ``xlrm.reward.trunk.score_pairs_shared``, the
+  layers below the first trainable one computed once per batch, then each model's own top.
 
-RMs: the default's adapters (``models/rm/*``, when they are LoRA over ``--model`` on the last
+RMs: the default's adapters (``models/rm/seed*/*``, when they are LoRA over ``--model`` on the last
 layers), else ``--trunk-rms`` folders, else k synthesized ones (the base with noise on its
 top layers, final norm and a fresh head: only what training changes).
 """
@@ -45,12 +45,12 @@ def adapter_split(rm_dir: Path, model_dir: Path, n_layers: int, same_base: bool 
 
 
 def find_rms(a, model_dir: Path, n_layers: int) -> tuple[list[Path], int | None]:
-    """``--trunk-rms`` folders, or (``auto``) the default's ``models/rm/*`` adapters when
+    """``--trunk-rms`` folders, or (``auto``) the default's ``models/rm/seed*/*`` adapters when
     all sit over ``model_dir`` on the same top layers; and their split."""
     if a.trunk_rms not in ("auto", "synth"):
         dirs = [Path(p) for p in a.trunk_rms.split(",") if p]
     elif a.trunk_rms == "auto" and (REPO / "models" / "rm").is_dir():
-        dirs = sorted(p for p in (REPO / "models" / "rm").iterdir() if p.is_dir())
+        dirs = sorted(p for p in (REPO / "models" / "rm").glob("seed*/*") if p.is_dir())
     else:
         return [], None
     splits = {adapter_split(d, model_dir, n_layers, same_base=a.trunk_rms == "auto") for d in dirs}
@@ -231,8 +231,8 @@ def part_trunk(a, model_dir: Path, params: dict, rows) -> dict:
         "shared": {"seconds": s_s, "runs_s": s_all, "trunk_s": trunk_s, "top_s": top_s,
                    "pairs_per_s_per_model": len(rows) * len(models) / s_s},
         "speedup": p_s / s_s if s_s else None,
-        # of one RM's eval_rm scoring today: the trunk (computed once when shared), its own top
-        # layers, and the rest (tokenizing, batching, pooling, heads)
+        # of one RM's per-model scoring (shared_trunk: false): the trunk (computed once when
+        # shared), its own top layers, and the rest (tokenizing, batching, pooling, heads)
         "eval_rm_split": {"full_scoring_s": full_rm, "trunk_s": trunk_s,
                           "top_s": sum(top_s[n] for n in rm_names) / len(rm_names),
                           "tokenize_s": tokenize_s,

@@ -342,12 +342,22 @@ def test_train_rm_with_a_missing_base_exits_2(tmp_path, capsys):
     (tmp_path / "train").mkdir()
     jsonl(tmp_path / "train" / "en.jsonl", rows)
     params = write_params(tmp_path, {"train_rm": {"num_train_epochs": 1}, "languages": ["en"]})
-    err = run_stage("train_rm", ["--params", str(params), "--lang", "en", "--base",
-                                 str(tmp_path / "models" / "base"), "--train-dir",
+    err = run_stage("train_rm", ["--params", str(params), "--lang", "en", "--seed", "42",
+                                 "--base", str(tmp_path / "models" / "base"), "--train-dir",
                                  str(tmp_path / "train"), "--out", str(tmp_path / "rm"),
                                  "--metrics", str(tmp_path / "m.json")], capsys)
     assert "does not exist" in err and str(tmp_path / "models" / "base") in err
     assert not (tmp_path / "rm").exists() and not (tmp_path / "m.json").exists()
+
+
+def test_train_rm_with_a_seed_in_its_section_exits_2_naming_rm_seeds(tmp_path, capsys):
+    params = write_params(tmp_path, {"train_rm": {"seed": 1}, "languages": ["en"]})
+    err = run_stage("train_rm", ["--params", str(params), "--lang", "en", "--seed", "42",
+                                 "--base", str(tmp_path / "base"), "--train-dir",
+                                 str(tmp_path / "train"), "--out", str(tmp_path / "rm"),
+                                 "--metrics", str(tmp_path / "m.json")], capsys)
+    assert f"{params}: train_rm.seed is no longer read" in err and "rm_seeds" in err
+    assert not (tmp_path / "rm").exists()
 
 
 # --------------------------------------------------------------------------- eval sets

@@ -222,14 +222,16 @@ def write_stage_inputs(tmp_path: Path, rows: list[dict], save_steps: int) -> Pat
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"languages": ["en"],
-                                      "train_rm": rm_section(save_steps=save_steps)}))
+    section = rm_section(save_steps=save_steps)
+    section.pop("seed")  # the stage's --seed (rm_seeds) sets it
+    params.write_text(yaml.safe_dump({"languages": ["en"], "train_rm": section}))
     return params
 
 
 def stage_argv(tmp_path: Path, base: Path, name: str) -> list[str]:
     return [str(REPO / "stages" / "train_rm.py"), "--params", str(tmp_path / "params.yaml"),
-            "--lang", "en", "--base", str(base), "--train-dir", str(tmp_path / "train"),
+            "--lang", "en", "--seed", "1", "--base", str(base), "--train-dir",
+            str(tmp_path / "train"),
             "--out", str(tmp_path / name), "--metrics", str(tmp_path / f"{name}.json"),
             "--scratch", str(tmp_path / f"scratch_{name}")]
 
@@ -246,7 +248,8 @@ def test_train_rm_stage_sigkilled_after_a_checkpoint_resumes_on_rerun(tiny_base,
                          env=env, capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
-    scratch = tmp_path / "scratch_out" / "train_rm" / "en"  # the stage adds stage and item
+    # the stage adds its name and item
+    scratch = tmp_path / "scratch_out" / "train_rm" / "seed1" / "en"
     log_path = tmp_path / "child.log"
     argv = stage_argv(tmp_path, tiny_base, "out")
     with open(log_path, "wb") as child_log:

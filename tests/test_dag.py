@@ -40,23 +40,23 @@ def test_the_check_names_the_stage_and_module_when_a_dep_is_removed(tmp_path):
     shutil.copytree(REPO / ".dvc", tmp_path / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     text = (REPO / "dvc.yaml").read_text(encoding="utf-8")
-    spec = yaml.safe_load(text)["stages"]["eval_base"]
+    spec = yaml.safe_load(text)["stages"]["eval_rms"]
     victim = next(d for d in spec["deps"] if d.startswith("xlrm/") and d != "xlrm/stage.py")
     lines = text.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.startswith("  eval_base:"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("  eval_rms:"))
     idx = next(i for i in range(start, len(lines)) if lines[i].strip() == f"- {victim}")
     del lines[idx]
     (tmp_path / "dvc.yaml").write_text("".join(lines), encoding="utf-8")
     assert dag.problems(tmp_path) == [
-        f"stage eval_base: deps miss {victim} (stages/eval_rm.py runs it through its imports)"]
+        f"stage eval_rms: deps miss {victim} (stages/eval_rms.py runs it through its imports)"]
 
 
 def test_a_params_named_model_must_be_a_dep(tmp_path, stages):
-    """eval_offshelf's judge and classifier (`models/base`, `models/rm/en` in the default)
+    """eval_offshelf's judge and classifier (`models/base`, `models/rm/seed42/en` in the default)
     are read, so they are deps."""
     judged = [s for s in stages if s.name == "eval_offshelf"]
-    assert judged and all({"models/base", "models/rm/en"} <= s.named_outputs for s in judged)
-    assert all(s.covers("models/base") and s.covers("models/rm/en") for s in judged)
+    assert judged and all({"models/base", "models/rm/seed42/en"} <= s.named_outputs for s in judged)
+    assert all(s.covers("models/base") and s.covers("models/rm/seed42/en") for s in judged)
 
 
 def test_each_script_declares_exactly_its_dvc_yaml_params(stages):

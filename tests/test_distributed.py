@@ -174,37 +174,40 @@ def both_ranks_scored(log: str) -> bool:
 
 
 @pytest.mark.slow  # starts stage subprocesses, two of them on two processes
-def test_eval_rm_on_two_processes_writes_the_one_process_scores_and_resumes(
+def test_eval_rms_on_two_processes_writes_the_one_process_scores_and_resumes(
         tiny_base, seed_rows, tmp_path):
+    from xlrm.modeling import load_seqcls
+
     _write_eval_dir(_eval_sets(seed_rows), tmp_path / "eval")
-    params = {"eval_languages": ["en", "es", "ko"], "eval_rm": {
-        "max_length": 256, "token_budget": 256, "device": "cpu", "base_heads": 2}}
+    load_seqcls(tiny_base, seed=0).save_pretrained(tmp_path / "rm" / "seed7" / "en")
+    params = {"eval_languages": ["en", "es", "ko"], "rm_languages": ["en"], "rm_seeds": [7],
+              "eval_rm": {"max_length": 256, "token_budget": 256, "device": "cpu",
+                          "base_heads": 2}}
 
     def cmd(folder: str, launch: dict) -> list[str]:
         (tmp_path / folder).mkdir(exist_ok=True)
-        o = tmp_path / folder / "scores.jsonl"
-        return _stage("eval_rm", {**params, "launch": {"eval_rm": launch}}, [
-            "--rm", "base", "--base", str(tiny_base), "--eval-dir", str(tmp_path / "eval"),
-            "--scores", str(o), "--metrics", str(o.parent / "metrics.json")],
-            tmp_path / f"{folder}.yaml")
+        o = tmp_path / folder / "scores"
+        return _stage("eval_rms", {**params, "launch": {"eval_rm": launch}}, [
+            "--base", str(tiny_base), "--rm-dir", str(tmp_path / "rm"), "--eval-dir",
+            str(tmp_path / "eval"), "--scores-dir", str(o), "--metrics",
+            str(o.parent / "metrics.json")], tmp_path / f"{folder}.yaml")
 
     run_ok(cmd("one", {}), tmp_path, tmp_path / "one.db")
-    out = tmp_path / "two" / "scores.jsonl"
+    out = tmp_path / "two" / "scores"
     killed = cmd("two", two_processes(free_port()))
     assert kill_group_after(killed, out, 1, tmp_path, tmp_path / "killed.db") == 1
     # the rerun's launch differs (its port): the launch entry is no part of the fingerprint
     log = run_ok(cmd("two", two_processes(free_port())), tmp_path, tmp_path / "two.db")
     assert both_ranks_scored(log)
-    for name in ("scores.jsonl", "metrics.json"):
+    for name in ("scores/base.jsonl", "scores/seed7/en.jsonl", "metrics.json"):
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["metrics.json",
-                                                                   "scores.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["metrics.json", "scores"]
     assert_clean(out)
     [run] = mlflow_runs(tmp_path / "two.db")  # one run, from rank 0
     assert run.info.status == "FINISHED"
     assert run.data.metrics["eval.scoring.resumed"] == 1  # the language done before the kill
-    assert run.data.metrics["eval.mean_accuracy"] == json.loads(
-        (tmp_path / "one" / "metrics.json").read_text())["mean_accuracy"]
+    assert run.data.metrics["eval.base.mean_accuracy"] == json.loads(
+        (tmp_path / "one" / "metrics.json").read_text())["base"]["mean_accuracy"]
 
 
 @pytest.mark.slow  # starts stage subprocesses, one of them on two processes

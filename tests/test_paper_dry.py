@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 DRY_LANGS = ["en", "ko"]
 TARGETS = ["ko"]
 SEEDS = [0, 1]
+RM_SEEDS = [42, 43]
 
 # Keys (dotted; "*" = any list index) where paper-dry may differ from paper, and why.
 ALLOWED = {
@@ -32,7 +33,7 @@ ALLOWED = {
     "eval_data.mrewardbench", "eval_data.rewardbench", "analyze_embeddings.models",
     "eval_offshelf.classifiers", "instructions.eval.source",
     # list lengths (languages, seeds)
-    "languages", "rm_languages", "eval_languages", "alignment_languages", "dpo_seeds",
+    "languages", "rm_languages", "eval_languages", "alignment_languages", "dpo_seeds", "rm_seeds",
     "analyze_embeddings.languages",
     # sizes that only set how long a CPU takes
     "translate.hf.max_new_tokens", "generate.max_new_tokens", "eval_alpaca.max_new_tokens",
@@ -182,10 +183,10 @@ def test_paper_dry_runs_end_to_end(dry_run):
     work = dry_run["work"]
     ran = set(re.findall(r"Running stage '([^']+)'", dry_run["out"]))
     runs = [f"{t}-{lab}-{s}" for t in TARGETS for lab in ("english", "native") for s in SEEDS]
-    expected = {"base_model", "policy_model", "prepare", "eval_data", "eval_base", "transfer",
+    expected = {"base_model", "policy_model", "prepare", "eval_data", "eval_rms", "transfer",
                 "instructions", "alignment", "analyze_representations", "analyze_embeddings",
                 "eval_offshelf", "report", *(f"translate@{x}" for x in TARGETS),
-                *(f"train_rm@{x}" for x in DRY_LANGS), *(f"eval_rm@{x}" for x in DRY_LANGS),
+                *(f"train_rm@{x}-{s}" for x in DRY_LANGS for s in RM_SEEDS),
                 *(f"generate@{x}" for x in TARGETS), *(f"label@{x}" for x in TARGETS),
                 *(f"eval_alpaca_policy@{x}" for x in TARGETS),
                 *(f"train_dpo@{r}" for r in runs), *(f"eval_alpaca@{r}" for r in runs),
@@ -194,8 +195,10 @@ def test_paper_dry_runs_end_to_end(dry_run):
     base = json.loads((work / "models" / "base" / "config.json").read_text())
     assert base["model_type"] == "qwen2" and base["tie_word_embeddings"] is True
     for lang in DRY_LANGS:  # full fine-tuning: whole models, no adapters
-        assert (work / "models" / "rm" / lang / "model.safetensors").exists()
-        assert not (work / "models" / "rm" / lang / "adapter_config.json").exists()
+        for s in RM_SEEDS:
+            rm = work / "models" / "rm" / f"seed{s}" / lang
+            assert (rm / "model.safetensors").exists()
+            assert not (rm / "adapter_config.json").exists()
     assert dry_run["requests"] > 0  # the OpenAI judges were asked
 
 

@@ -107,9 +107,8 @@ def test_repro_writes_every_output(pipeline):
     work = pipeline["work"]
     ran = ran_stages(pipeline["first"])
     langs = LANGS
-    expected = {"base_model", "prepare", "eval_data", "eval_base", "transfer",
-                *(f"translate@{x}" for x in langs), *(f"train_rm@{x}" for x in langs),
-                *(f"eval_rm@{x}" for x in langs),
+    expected = {"base_model", "prepare", "eval_data", "eval_rms", "transfer",
+                *(f"translate@{x}" for x in langs), *(f"train_rm@{x}-42" for x in langs),
                 "policy_model", "instructions", "alignment",
                 "analyze_representations", "analyze_embeddings", "eval_offshelf", "report",
                 *(f"generate@{x}" for x in TARGETS), *(f"label@{x}" for x in TARGETS),
@@ -117,9 +116,11 @@ def test_repro_writes_every_output(pipeline):
                 *(f"train_dpo@{r}" for r in DPO_RUNS), *(f"eval_alpaca@{r}" for r in DPO_RUNS),
                 *(f"head_to_head@{x}-0" for x in TARGETS)}
     assert ran == expected
+    scored = json.loads((work / "metrics" / "eval_rm.json").read_text())
     for lang in langs:
-        assert (work / "models" / "rm" / lang / "adapter_config.json").exists()  # LoRA (fixture)
-        acc = json.loads((work / "metrics" / "eval_rm" / f"{lang}.json").read_text())["accuracy"]
+        rm = work / "models" / "rm" / "seed42" / lang
+        assert (rm / "adapter_config.json").exists()  # LoRA (fixture)
+        acc = scored["seed42"][lang]["accuracy"]
         assert set(acc) == set(langs) and all(0.0 <= v <= 1.0 for v in acc.values())
     matrix = (work / "results" / "transfer_matrix.csv").read_text().splitlines()
     assert matrix[0].split(",") == ["rm", *langs]
@@ -202,18 +203,19 @@ def test_every_stage_run_is_in_mlflow_with_its_tags(pipeline):
     by_name = {r[0]: r for r in rows}
     assert len(by_name) == len(rows), "a stage run logged more than one MLflow run"
     for lang in LANGS:  # trained on two processes, at the preset's batch
-        trained = json.loads((pipeline["work"] / "results" / "train_rm" / f"{lang}.json").read_text())
+        trained = json.loads((pipeline["work"] / "results" / "train_rm" / "seed42"
+                              / f"{lang}.json").read_text())
         assert trained["world_size"] == 2, lang
-    assert {"base_model", "prepare", "eval_data", "translate@ko", "train_rm@ko", "eval_rm@ko",
-            "eval_rm@base", "transfer"} <= set(by_name)
+    assert {"base_model", "prepare", "eval_data", "translate@ko", "train_rm@seed42/ko", "eval_rms",
+            "transfer"} <= set(by_name)
     for name, status, stage, item, commit, n_params in rows:
         assert status == "FINISHED", name
-        assert stage == name.split("@")[0] or (name == "eval_rm@base" and stage == "eval_rm")
+        assert stage == name.split("@")[0]
         assert (item is None) == ("@" not in name)
         assert commit and len(commit) == 40
         assert n_params > 0, name
     metrics = dict(con.execute("""select m.key, m.value from metrics m join runs r
-                                  on m.run_uuid = r.run_uuid where r.name = 'train_rm@en'
+                                  on m.run_uuid = r.run_uuid where r.name = 'train_rm@seed42/en'
                                   and m.key = 'loss'""").fetchall())
     assert "loss" in metrics  # the trainer's loss curve, streamed by report_to=mlflow
 
@@ -241,8 +243,8 @@ def test_changing_a_train_rm_value_reruns_only_what_follows(pipeline):
     out = sh(["dvc", "exp", "run", "-n", "lr-up", "-S", "train_rm.learning_rate=0.003"], work)
     langs = LANGS
     ran = ran_stages(out)
-    assert {*(f"train_rm@{x}" for x in langs), *(f"eval_rm@{x}" for x in langs), "transfer"} <= ran
-    upstream = {"base_model", "prepare", "eval_data", "eval_base", "policy_model", "instructions",
+    assert {*(f"train_rm@{x}-42" for x in langs), "eval_rms", "transfer"} <= ran
+    upstream = {"base_model", "prepare", "eval_data", "policy_model", "instructions",
                 *(f"translate@{x}" for x in langs), *(f"generate@{x}" for x in TARGETS)}
     assert not ran & upstream  # data preparation, translation and sampling stay cached
     show = json.loads(sh(["dvc", "exp", "show", "--json"], work))
@@ -252,7 +254,7 @@ def test_changing_a_train_rm_value_reruns_only_what_follows(pipeline):
     for lang in langs:
         assert f'"{lang}"' in text
     metrics = sh(["dvc", "metrics", "show"], work)
-    assert "metrics/eval_rm/en.json" in metrics and "accuracy.ko" in metrics
+    assert "metrics/eval_rm.json" in metrics and "accuracy.ko" in metrics
     # the experiment's MLflow runs carry its name
     con = sqlite3.connect(work / "mlflow.db")
     tagged = con.execute("select count(*) from tags where key = 'dvc.exp_name' and value = 'lr-up'"
@@ -284,19 +286,19 @@ def test_push_then_pull_into_a_fresh_clone(pipeline):
     sh(["dvc", "push"], work)
     clone = root / "clone"
     sh(["git", "clone", "-q", str(work), str(clone)], root)
-    assert not (clone / "models" / "rm" / "ko").exists()
+    assert not (clone / "models" / "rm" / "seed42" / "ko").exists()
     sh(["dvc", "pull"], clone)
-    assert (clone / "models" / "rm" / "ko" / "adapter_config.json").exists()
-    assert (clone / "results" / "scores" / "ko.jsonl").exists()
+    assert (clone / "models" / "rm" / "seed42" / "ko" / "adapter_config.json").exists()
+    assert (clone / "results" / "scores" / "seed42" / "ko.jsonl").exists()
     status = sh(["dvc", "status"], clone)
     assert "Data and pipelines are up to date" in status
-    assert json.loads((clone / "metrics" / "eval_rm" / "ko.json").read_text()) == \
-        json.loads((work / "metrics" / "eval_rm" / "ko.json").read_text())
+    assert json.loads((clone / "metrics" / "eval_rm.json").read_text()) == \
+        json.loads((work / "metrics" / "eval_rm.json").read_text())
 
 
 def test_dropping_an_rm_language_drops_it_from_the_results(pipeline):
-    """Outputs an earlier run left behind (models/rm/zh, results/scores/zh.jsonl) stay on
-    disk, but the summaries read exactly what the params list; prune-lock tidies dvc.lock."""
+    """Outputs an earlier run left behind (models/rm/seed42/zh) stay on disk, but the
+    scores and summaries hold exactly what the params list; prune-lock tidies dvc.lock."""
     work = pipeline["work"]
     from dvc.utils.serialize import modify_yaml  # DVC's own round trip (earlier -S runs rewrote it)
 
@@ -304,18 +306,19 @@ def test_dropping_an_rm_language_drops_it_from_the_results(pipeline):
         params["rm_languages"] = ["en", "es", "it", "ko"]
     out = sh(["dvc", "repro"], work)
     ran = ran_stages(out)
-    assert "transfer" in ran
-    assert not any(s.startswith(("train_rm@", "eval_rm@", "translate@", "train_dpo@")) for s in ran)
-    assert (work / "results" / "scores" / "zh.jsonl").exists()
+    assert {"eval_rms", "transfer"} <= ran
+    assert not any(s.startswith(("train_rm@", "translate@", "train_dpo@")) for s in ran)
+    assert (work / "models" / "rm" / "seed42" / "zh").exists()
+    assert not (work / "results" / "scores" / "seed42" / "zh.jsonl").exists()
     matrix = (work / "results" / "transfer_matrix.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in matrix[1:]] == ["base", "en", "es", "it", "ko"]
     headline = json.loads((work / "metrics" / "transfer.json").read_text())["headline"]
     assert headline["targets"] == ["es", "it", "ko"]
     assert "zh" in matrix[0]  # still evaluated on zh
     lock = (work / "dvc.lock").read_text()
-    assert "train_rm@zh" in lock
+    assert "train_rm@zh-42" in lock
     pruned = sh([sys.executable, "-m", "xlrm.preset", "prune-lock"], work)
-    assert "train_rm@zh" in pruned and "eval_rm@zh" in pruned
+    assert "train_rm@zh-42" in pruned
     lock = (work / "dvc.lock").read_text()
-    assert "train_rm@zh" not in lock and "eval_rm@zh" not in lock and "train_rm@ko" in lock
+    assert "train_rm@zh-42" not in lock and "train_rm@ko-42" in lock
     assert "Data and pipelines are up to date" in sh(["dvc", "status"], work)

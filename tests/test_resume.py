@@ -181,33 +181,40 @@ def test_translate_openai_killed_and_rerun_pays_no_request_twice(seed_rows, tmp_
         [json.loads(line)["id"] for line in prepared.read_text().splitlines()]
 
 
-# ---------------------------------------------------------------------------- eval_rm
+# ---------------------------------------------------------------------------- eval_rms
 
 
 @pytest.mark.slow  # starts stage subprocesses
-def test_eval_rm_killed_and_rerun_scores_only_the_missing_languages(tiny_base, seed_rows,
-                                                                     tmp_path):
+def test_eval_rms_killed_and_rerun_scores_only_the_missing_languages(tiny_base, seed_rows,
+                                                                      tmp_path):
     _write_eval_dir(_eval_sets(seed_rows), tmp_path / "eval")
-    params = {"eval_languages": ["en", "es", "ko"], "eval_rm": {
-        "max_length": 256, "token_budget": 2048, "device": "cpu", "base_heads": 2}}
-    out, ref = tmp_path / "scores.jsonl", tmp_path / "ref" / "scores.jsonl"
+    from xlrm.modeling import load_seqcls
+
+    load_seqcls(tiny_base, seed=0).save_pretrained(tmp_path / "rm" / "seed7" / "en")
+    params = {"eval_languages": ["en", "es", "ko"], "rm_languages": ["en"], "rm_seeds": [7],
+              "eval_rm": {"max_length": 256, "token_budget": 2048, "device": "cpu",
+                          "base_heads": 2}}
+    out, ref = tmp_path / "scores", tmp_path / "ref" / "scores"
 
     def cmd(o: Path) -> list[str]:
-        return _stage("eval_rm", params, ["--rm", "base", "--base", str(tiny_base),
-                                          "--eval-dir", str(tmp_path / "eval"), "--scores",
-                                          str(o), "--metrics", f"{o}.metrics.json"], tmp_path)
+        return _stage("eval_rms", params, ["--base", str(tiny_base), "--rm-dir",
+                                           str(tmp_path / "rm"), "--eval-dir",
+                                           str(tmp_path / "eval"), "--scores-dir", str(o),
+                                           "--metrics", f"{o}.metrics.json"], tmp_path)
 
     assert kill_after(cmd(out), out, 1, tmp_path) == 1
     log = run_ok(cmd(out), tmp_path)
-    assert len(re.findall(r"base on (en|es|ko): \d+ pairs", log)) == 2  # one language resumed
+    # the RM's head is fresh (its embeddings equal the base's, every layer too): all shared
+    assert len(re.findall(r"models on (en|es|ko): \d+ pairs", log)) == 2  # one language resumed
     assert last_metric("eval.scoring.resumed") == 1
     assert_clean(out)
     ref.parent.mkdir()
     run_ok(cmd(ref), tmp_path)
-    assert out.read_bytes() == ref.read_bytes()
+    for name in ("base.jsonl", "seed7/en.jsonl"):
+        assert (out / name).read_bytes() == (ref / name).read_bytes()
     assert Path(f"{out}.metrics.json").read_bytes() == Path(f"{ref}.metrics.json").read_bytes()
     keys = [(r["id"], r["language"], r["head"])
-            for r in map(json.loads, out.read_text().splitlines())]
+            for r in map(json.loads, (out / "base.jsonl").read_text().splitlines())]
     assert len(keys) == len(set(keys)) == 3 * 4 * 2
 
 
@@ -379,7 +386,7 @@ def test_journals_are_no_dvc_output():
     declared output: DVC neither tracks it nor sees a finished stage as changed."""
     from dvc.repo import Repo
 
-    journaling = {"generate", "translate", "eval_rm", "eval_base", "label", "eval_alpaca",
+    journaling = {"generate", "translate", "eval_rms", "label", "eval_alpaca",
                   "eval_alpaca_policy",
                   "eval_offshelf"}
     with Repo(str(REPO)) as repo:

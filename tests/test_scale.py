@@ -225,7 +225,7 @@ def _assert_one_vs_two(one: Path, two: Path, out: str, metrics: str) -> tuple[di
 def test_train_rm_on_two_gloo_processes_matches_one_process(tiny_base, seed_rows, tmp_path):
     rows = [r for r in seed_rows if r["language"] == "en"][:16]
     section = {"learning_rate": 5e-3, "num_train_epochs": 1, "per_device_train_batch_size": 2,
-               "global_batch_size": 4, "max_length": 256, "logging_steps": 1, "seed": 1,
+               "global_batch_size": 4, "max_length": 256, "logging_steps": 1,
                "lr_scheduler_type": "cosine", "warmup_steps": 1, "report_to": "none",
                "train_sampling_strategy": "group_by_length", "pair_padding": "joint",
                "lora": {"r": 4, "lora_alpha": 8}}
@@ -236,7 +236,8 @@ def test_train_rm_on_two_gloo_processes_matches_one_process(tiny_base, seed_rows
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         log = _run_stage("train_rm.py", {"languages": ["en"], "train_rm": section,
                                          "launch": {"train_rm": launch}},
-                         ["--lang", "en", "--base", str(tiny_base), "--train-dir", "train",
+                         ["--lang", "en", "--seed", "1", "--base", str(tiny_base),
+                          "--train-dir", "train",
                           "--out", "rm", "--metrics", "rm.json", "--scratch", "scratch"], where)
         if launch:
             assert "accelerate.commands.launch" in log

@@ -1,4 +1,4 @@
-"""Scoring on every process of a launch: the scoring stages (``eval_rm``, ``label``,
+"""Scoring on every process of a launch: the scoring stages (``eval_rms``, ``label``,
 ``eval_offshelf``) started by ``accelerate launch`` on N processes (:mod:`xlrm.launch`)
 split their batches between the processes and gather the results, so that every process
 ends with the same scores as one process would compute alone.

@@ -2,8 +2,9 @@
 from ``accelerate/`` and a process count, as the params' ``launch`` section says.
 
 The section holds one entry per stage that can run on several processes (the training
-stages ``train_rm`` and ``train_dpo``, the scoring stages ``eval_rm``, ``label`` and
-``eval_offshelf``), each in ``accelerate launch``'s own option names::
+stages ``train_rm`` and ``train_dpo``, the scoring stages ``eval_rms`` (its entry is
+``eval_rm``, like its params section), ``label`` and ``eval_offshelf``), each in
+``accelerate launch``'s own option names::
 
     launch:
       train_rm: {config_file: accelerate/zero3.yaml, num_processes: 4}

@@ -5,7 +5,7 @@
 - :mod:`xlrm.reward.batching`: length-grouped batches and separately padded pairs;
 - :mod:`xlrm.reward.train`: the trainer (LoRA or partly frozen), the ``train_rm`` stage's core;
 - :mod:`xlrm.reward.score`: last-token scoring batched by length, random heads;
-- :mod:`xlrm.reward.evaluate`: scores tables on eval sets, the ``eval_rm`` stage's core.
+- :mod:`xlrm.reward.evaluate`: scores tables on eval sets, the ``eval_rms`` stage's core (the base and every RM, the shared trunk computed once).
 
 Models are loaded by :mod:`xlrm.modeling`.
 """

@@ -1,4 +1,5 @@
-"""The ``train_rm`` and ``eval_rm`` params sections.
+"""The ``train_rm`` and ``eval_rm`` params sections (``eval_rm`` configures the
+``eval_rms`` stage).
 
 Light on purpose (no torch, transformers or trl at import), so a stage checks its params
 before it pays for heavy imports.
@@ -95,6 +96,10 @@ class EvalRMConfig:
     base_heads: int = 5
     base_head_seed: int = 0
     device: str = "auto"
+    # Score all models together, the layers every RM leaves as the base has them computed
+    # once per batch (xlrm.reward.trunk; checked on the weights, logged). false: each model
+    # on its own with its full forward pass, one at a time (the per-model path).
+    shared_trunk: bool = True
 
     def __post_init__(self) -> None:
         at_least("max_length", self.max_length, 1)

@@ -105,7 +105,10 @@ def trunk_difference(reference, model, split: int) -> str | None:
     for key in sorted(set(cr) | set(cm)):
         if cr.get(key) != cm.get(key):
             return f"config {key}: {cm.get(key)!r} != {cr.get(key)!r}"
-    tr, tm = trunk_tensors(reference, split), trunk_tensors(model, split)
+    return _tensors_difference(trunk_tensors(reference, split), trunk_tensors(model, split))
+
+
+def _tensors_difference(tr: dict[str, torch.Tensor], tm: dict[str, torch.Tensor]) -> str | None:
     if tr.keys() != tm.keys():
         return f"trunk tensors differ in name: {sorted(set(tr) ^ set(tm))[:5]}"
     for name, a in tr.items():
@@ -118,6 +121,33 @@ def trunk_difference(reference, model, split: int) -> str | None:
             diff = (a.detach().float() - b.detach().float()).abs().max().item()
             return f"{name} differs (max |diff| {diff:.3g})"
     return None
+
+
+def shared_depth(reference, model) -> tuple[int, str | None]:
+    """How many bottom layers of ``model`` compute exactly what ``reference``'s do (the
+    largest split :func:`trunk_difference` accepts), and the first difference above them
+    (``None`` when every layer is equal). 0 when the config, embeddings or other
+    non-layer tensors already differ."""
+    n = len(backbone(reference).layers)
+    if model is reference:
+        return n, None
+    why = trunk_difference(reference, model, 0)
+    if why is not None:
+        return 0, why
+    mine = backbone(model).layers
+    if len(mine) != n:
+        return 0, f"{len(mine)} layers != {n}"
+
+    def tensors(layer, i):
+        items = [*layer.named_parameters(remove_duplicate=False),
+                 *layer.named_buffers(remove_duplicate=False)]
+        return {f"layers.{i}.{name}": t for name, t in items}
+
+    for i in range(n):
+        why = _tensors_difference(tensors(backbone(reference).layers[i], i), tensors(mine[i], i))
+        if why is not None:
+            return i, why
+    return n, None
 
 
 def trunk_fingerprint(model, split: int) -> str:
