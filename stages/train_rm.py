@@ -5,7 +5,8 @@ from xlrm.stage import Stage, StageContext
 
 
 def run_name(args) -> str:
-    return f"seed{args.seed}/{args.lang}"
+    """The MLflow run's item, as DVC names the matrix stage: ``train_rm@en-42``."""
+    return f"{args.lang}-{args.seed}"
 
 
 STAGE = Stage("train_rm", __doc__,

@@ -459,14 +459,14 @@ def test_a_scores_file_with_bom_and_crlf_reads_as_the_plain_one(tmp_path):
 
 
 def test_transfer_with_a_nan_score_exits_2_and_writes_nothing(tmp_path, capsys):
-    (tmp_path / "scores").mkdir()
-    for rm in ("base", "en"):
-        path = jsonl(tmp_path / "scores" / f"{rm}.jsonl", [score_row(0, rm=rm)])
+    (tmp_path / "scores" / "seed42").mkdir(parents=True)
+    jsonl(tmp_path / "scores" / "base.jsonl", [score_row(0, rm="base")])
+    path = jsonl(tmp_path / "scores" / "seed42" / "en.jsonl", [score_row(0, rm="en")])
     with path.open("a", encoding="utf-8") as f:
         f.write('{"rm": "en", "id": "9", "language": "es", "subset": "chat", '
                 '"chosen_score": -Infinity, "rejected_score": 0}\n')
     params = write_params(tmp_path, {"transfer": {}, "rm_languages": ["en"],
-                                     "eval_languages": ["es"]})
+                                     "rm_seeds": [42], "eval_languages": ["es"]})
     out = tmp_path / "out"
     err = run_stage("transfer", ["--params", str(params), "--scores-dir",
                                  str(tmp_path / "scores"), "--matrix", str(out / "m.csv"),

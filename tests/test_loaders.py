@@ -435,6 +435,19 @@ def test_load_eval_set_local_dir(tmp_path):
     assert len(load_eval_set(tmp_path, ["ko"], max_per_language=2)["ko"]) == 2
 
 
+def test_max_per_language_takes_the_subsets_in_turn(tmp_path):
+    """A file sorted by subset is not cut to its first subset: N rows are the subsets' first
+    rows in turn, kept in file order."""
+    rows = [{"id": i, "language": "ko", "prompt": f"p{i}", "chosen": "c", "rejected": "r",
+             "subset": subset} for i, subset in enumerate(["alpacaeval-easy"] * 4
+                                                          + ["hep-go"] * 3 + ["refusals-dangerous"])]
+    write(tmp_path / "ko.jsonl", rows)
+    kept = lambda n: [r["id"] for r in load_eval_set(tmp_path, ["ko"], max_per_language=n)["ko"]]
+    assert kept(3) == ["0", "4", "7"]
+    assert kept(5) == ["0", "1", "4", "5", "7"]
+    assert kept(8) == kept(100) == [str(i) for i in range(8)]
+
+
 def test_load_eval_set_errors(tmp_path):
     with pytest.raises(DataError) as info:
         load_eval_set(tmp_path, ["it"])

@@ -206,7 +206,7 @@ def test_every_stage_run_is_in_mlflow_with_its_tags(pipeline):
         trained = json.loads((pipeline["work"] / "results" / "train_rm" / "seed42"
                               / f"{lang}.json").read_text())
         assert trained["world_size"] == 2, lang
-    assert {"base_model", "prepare", "eval_data", "translate@ko", "train_rm@seed42/ko", "eval_rms",
+    assert {"base_model", "prepare", "eval_data", "translate@ko", "train_rm@ko-42", "eval_rms",
             "transfer"} <= set(by_name)
     for name, status, stage, item, commit, n_params in rows:
         assert status == "FINISHED", name
@@ -215,7 +215,7 @@ def test_every_stage_run_is_in_mlflow_with_its_tags(pipeline):
         assert commit and len(commit) == 40
         assert n_params > 0, name
     metrics = dict(con.execute("""select m.key, m.value from metrics m join runs r
-                                  on m.run_uuid = r.run_uuid where r.name = 'train_rm@seed42/en'
+                                  on m.run_uuid = r.run_uuid where r.name = 'train_rm@en-42'
                                   and m.key = 'loss'""").fetchall())
     assert "loss" in metrics  # the trainer's loss curve, streamed by report_to=mlflow
 

@@ -192,7 +192,7 @@ def test_two_queued_experiments_at_once_record_every_stage_run(tmp_path):
     exps = {"exp-a": "0.002", "exp-b": "0.003"}
     for name, lr in exps.items():
         sh(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"train_rm.learning_rate={lr}",
-            "train_rm@en"], work)
+            "train_rm@en-42"], work)
     # the workers it starts keep its stdout open while they live: not captured
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "PYTEST_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -216,7 +216,7 @@ def test_two_queued_experiments_at_once_record_every_stage_run(tmp_path):
     con = sqlite3.connect(work / "mlflow.db")
     for name in exps:
         ran = ran_stages(sh(["dvc", "queue", "logs", name], work))
-        assert "train_rm@en" in ran  # base_model may come from the run cache instead
+        assert "train_rm@en-42" in ran  # base_model may come from the run cache instead
         runs = con.execute("""select r.name, r.status from runs r join tags t
                               on t.run_uuid = r.run_uuid
                               where t.key = 'dvc.exp_name' and t.value = ?""", (name,)).fetchall()

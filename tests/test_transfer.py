@@ -19,7 +19,7 @@ from xlrm.evaluation.bootstrap import (bootstrap_ci, bootstrap_language_scores,
                                        confidence_label, headline)
 from xlrm.evaluation.config import TransferConfig
 from xlrm.evaluation.heatmap import heatmap
-from xlrm.evaluation.transfer import read_scores, transfer_results
+from xlrm.evaluation.transfer import read_scores, scores_path, transfer_results
 from xlrm.sections import load_config
 from xlrm.tracking import tracking_uri
 
@@ -236,14 +236,17 @@ def _run_stage(tmp_path, rm_languages, confidence=None):
     scores.mkdir()
     df = synthetic(rms=("base", *rm_languages), langs=("en", "ko"), n_per_subset=10,
                    skill={"en": 0.5})
-    for rm, part in df.groupby("rm"):
-        part.to_json(scores / f"{rm}.jsonl", orient="records", lines=True)
+    for rm, part in df.groupby("rm"):  # the eval_rms layout: base.jsonl, seed<S>/<lang>.jsonl
+        path = scores_path(scores, rm, None if rm == "base" else 42)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.to_json(path, orient="records", lines=True)
     section = {"bootstrap_resamples": 30}
     if confidence is not None:
         section["confidence"] = confidence
     params = tmp_path / "params.yaml"
     params.write_text(json.dumps({"transfer": section, "rm_languages": list(rm_languages),
-                                  "eval_languages": ["en", "ko"]}), encoding="utf-8")
+                                  "rm_seeds": [42], "eval_languages": ["en", "ko"]}),
+                      encoding="utf-8")
     out = {name: tmp_path / name for name in ("m.csv", "c.csv", "d.csv", "h.png", "t.json")}
     stage = _transfer_stage()
     stage.STAGE.run(stage.main, ["--params", str(params), "--scores-dir", str(scores),

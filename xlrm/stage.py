@@ -37,21 +37,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from xlrm.distributed import is_main
 from xlrm.errors import XlrmError
 
 NOISY_LOGGERS = ("httpx", "urllib3", "alembic", "mlflow.store", "filelock", "datasets")
-
-
-def process_rank() -> int:
-    """This process's global rank under a multi-process launch (0 otherwise)."""
-    try:
-        return int(os.environ.get("RANK", "0"))
-    except ValueError:
-        return 0
-
-
-def is_main_process() -> bool:
-    return process_rank() == 0
 
 
 class StageContext:
@@ -60,7 +49,7 @@ class StageContext:
     def __init__(self, stage: Stage, args: argparse.Namespace, params: dict[str, Any]):
         self.stage, self.args, self.params = stage, args, params
         self.params_path = Path(args.params)
-        self.is_main = is_main_process()
+        self.is_main = is_main()
 
     def __getitem__(self, name: str) -> Any:
         """A declared section's typed config, or a declared top-level value."""

@@ -335,7 +335,9 @@ def load_eval_set(source: str | os.PathLike, languages: Sequence[str], *,
     Each row's prompt becomes one user message, its ``language`` the requested ISO code, and
     its ``category`` comes from :data:`MREWARDBENCH_SUBSETS` when the subset is known, else
     from the row's own ``category``; a row with neither, or any bad row, raises DataError.
-    ``max_per_language`` keeps the first N rows of each language. ``mrewardbench`` and
+    ``max_per_language`` keeps N rows of each language, taken from its subsets in turn
+    (:func:`subsets_in_turn`: the first row of each subset, then the second, ...), so that a
+    file sorted by subset is not cut to its first one. ``mrewardbench`` and
     ``rewardbench`` name the two hub data sets (or local folders laid out as them).
     """
     return dict(iter_eval_sets(source, languages, max_per_language=max_per_language,
@@ -355,7 +357,7 @@ def iter_eval_sets(source: str | os.PathLike, languages: Sequence[str], *,
     for lang in languages:
         langs.check(lang)
         if str(source) == "hub":
-            src = _load_eval_hub(lang, max_per_language, mrewardbench, rewardbench)
+            src = _load_eval_hub(lang, None, mrewardbench, rewardbench)
         else:
             directory = Path(source)
             if not directory.is_dir():
@@ -367,7 +369,7 @@ def iter_eval_sets(source: str | os.PathLike, languages: Sequence[str], *,
         rows = []
         # M-RewardBench rows may carry ISO or FLORES codes (or none): the requested code wins
         for row_num, row in _iter_load([src], _Stats(), fmt="mrewardbench", language=lang,
-                                       on_bad_row="error", max_pairs=max_per_language,
+                                       on_bad_row="error", max_pairs=None,
                                        id_prefix=None, set_language=lang, hint=""):
             subset = row["subset"]
             if subset in MREWARDBENCH_SUBSETS:
@@ -377,7 +379,22 @@ def iter_eval_sets(source: str | os.PathLike, languages: Sequence[str], *,
                                 f"has no category", path=src.where, row=row_num,
                                 field="category")
             rows.append(row)
-        yield lang, rows
+        yield lang, subsets_in_turn(rows, max_per_language)
+
+
+def subsets_in_turn(rows: list[dict], n: int | None) -> list[dict]:
+    """``n`` of ``rows`` (all when ``n`` is None), the subsets taken in turn: the first row of
+    each subset (in order of first appearance), then each one's second, and so on; the kept
+    rows stay in file order."""
+    if n is None or n >= len(rows):
+        return rows
+    rank: dict[str, int] = {}
+    keyed = []
+    for i, row in enumerate(rows):
+        k = rank[row["subset"]] = rank.get(row["subset"], -1) + 1
+        keyed.append((k, i))
+    keep = sorted(i for _, i in sorted(keyed)[:n])
+    return [rows[i] for i in keep]
 
 
 def to_mrewardbench_rows(rows: Iterable[dict]) -> list[dict]:
