@@ -145,6 +145,17 @@ def test_tiny_classifier_scored_and_matrix_written(tiny_classifier, eval_sets, t
                                                                       "safety", "reasoning"}
     assert "en_minus_mean_other" in saved["models"]["tiny-clf"]
 
+    # max_per_language on a set sorted by subset: every subset is scored, not the first one
+    by_subset = {lang: sorted(rows, key=lambda r: r["subset"]) for lang, rows in eval_sets.items()}
+    n_subsets = len({r["subset"] for r in by_subset["ko"]})
+    assert n_subsets >= 3
+    capped = run_offshelf(EvalOffshelfConfig(classifiers=[spec], max_per_language=n_subsets),
+                          by_subset, scores_dir=tmp_path / "capped",
+                          matrix_csv=tmp_path / "capped.csv", metrics_json=tmp_path / "c.json")
+    assert capped["models"]["tiny-clf"]["pairs"] == n_subsets * len(by_subset)
+    kept = pd.read_json(tmp_path / "capped" / "tiny-clf.jsonl", lines=True)
+    assert (kept.groupby("language")["subset"].nunique() == n_subsets).all()
+
 
 def test_lora_adapter_folder_loads_over_its_base(tiny_base, eval_sets, tmp_path):
     import torch

@@ -112,7 +112,8 @@ class EvalOffshelfConfig:
     Attributes:
         classifiers: classifier RMs (:class:`ClassifierSpec`).
         judges: generative judges (:class:`JudgeSpec`).
-        max_per_language: score only the first N pairs of each language (API cost); null
+        max_per_language: score N pairs of each language (API cost), the subsets taken in
+            turn (:func:`xlrm.data.loaders.subsets_in_turn`); null
             scores them all, like the project's own RMs.
         min_consistency: a judge whose position consistency (the share of pairs whose
             winner stays the same when the order of the replies flips) is below this gets

@@ -93,12 +93,14 @@ def run_offshelf(cfg: EvalOffshelfConfig, eval_sets: dict[str, list[dict]], *,
 
     Under a multi-process launch every rank scores its share (:mod:`xlrm.distributed`) and
     gets all scores; rank 0 alone writes."""
+    from xlrm.data.loaders import subsets_in_turn
     from xlrm.distributed import is_main
     from xlrm.io import atomic_path, write_json
 
     languages = list(eval_sets)
-    if cfg.max_per_language is not None:
-        eval_sets = {k: v[: cfg.max_per_language] for k, v in eval_sets.items()}
+    # N pairs per language, the subsets taken in turn (a file sorted by subset is not cut
+    # to its first one)
+    eval_sets = {k: subsets_in_turn(v, cfg.max_per_language) for k, v in eval_sets.items()}
     if not any(eval_sets.values()) and (cfg.classifiers or cfg.judges):
         raise DataError("the evaluation sets are empty")
     per_model: dict[str, list[dict]] = {}
