@@ -16,7 +16,9 @@ import pytest
 import torch
 import yaml
 
+from xlrm.data.loaders import to_mrewardbench_rows
 from xlrm.errors import ConfigError
+from xlrm.io import write_jsonl
 from xlrm.modeling import load_seqcls, load_tokenizer
 from xlrm.reward.config import EvalRMConfig, TrainRMConfig
 from xlrm.reward.evaluate import BASE, choose_split, evaluate_rms, model_name
@@ -148,12 +150,7 @@ def test_the_stage_writes_one_scores_file_per_model_and_one_metrics_file(workspa
     eval_dir = tmp_path / "eval"
     eval_dir.mkdir()
     for lang, rows in eval_sets.items():
-        with open(eval_dir / f"{lang}.jsonl", "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps({"id": r["id"], "language": lang,
-                                    "prompt": r["prompt"][0]["content"], "chosen": r["chosen"],
-                                    "rejected": r["rejected"], "subset": r["subset"],
-                                    "category": r["category"]}, ensure_ascii=False) + "\n")
+        write_jsonl(eval_dir / f"{lang}.jsonl", to_mrewardbench_rows(rows))
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({
         "eval_languages": LANGS, "rm_languages": LANGS, "rm_seeds": SEEDS,

@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from xlrm.data.loaders import to_mrewardbench_rows
 from xlrm.errors import ConfigError, MissingResourceError
+from xlrm.io import write_jsonl
 from xlrm.evaluation.accuracy import accuracy_report
 from xlrm.offshelf.classifiers import (load_classifier, reward_from_output, score_classifier,
                                        uses_score_head)
@@ -217,12 +219,7 @@ def test_reward_from_output_prefers_score_then_single_logit():
 def _write_eval_dir(eval_sets, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for lang, rows in eval_sets.items():
-        with open(path / f"{lang}.jsonl", "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps({"id": r["id"], "language": lang,
-                                    "prompt": r["prompt"][0]["content"], "chosen": r["chosen"],
-                                    "rejected": r["rejected"], "subset": r["subset"],
-                                    "category": r["category"]}, ensure_ascii=False) + "\n")
+        write_jsonl(path / f"{lang}.jsonl", to_mrewardbench_rows(rows))
 
 
 def _run_stage(how: str, argv: list[str], cwd: Path, capsys) -> tuple[int, str, str]:
