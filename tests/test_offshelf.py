@@ -17,8 +17,8 @@ import yaml
 
 from xlrm.data.loaders import to_mrewardbench_rows
 from xlrm.errors import ConfigError, MissingResourceError
-from xlrm.io import write_jsonl
 from xlrm.evaluation.accuracy import accuracy_report
+from xlrm.io import write_jsonl
 from xlrm.offshelf.classifiers import (load_classifier, reward_from_output, score_classifier,
                                        uses_score_head)
 from xlrm.offshelf.config import (OFFSHELF_PROMPT_TEMPLATE, OFFSHELF_SYSTEM_PROMPT,
