@@ -157,6 +157,37 @@ def test_auto_save_dtype_follows_the_training_precision():
     assert resolve_save_dtype("float32", SimpleNamespace(bf16=True, fp16=False)) == "float32"
 
 
+
+def test_cpu_precision_keeps_the_users_bf16_and_drops_a_defaults(monkeypatch, caplog):
+    """On a CPU, ``bf16: true`` set in the section is kept (autocast; fast where the CPU has
+    native bfloat16), a bf16 that only a default asked for is dropped, and a CPU that
+    emulates bfloat16 gets a warning naming the setting to change."""
+    import logging
+    from dataclasses import dataclass
+
+    import torch
+
+    import xlrm.modeling as modeling
+    from xlrm.training import trainer_kwargs
+
+    @dataclass
+    class Cfg:
+        per_device_train_batch_size: int = 8
+
+    assert isinstance(modeling.cpu_bf16_native(), bool)  # this machine's answer
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(modeling, "cpu_bf16_native", lambda: True)
+    kept, _ = trainer_kwargs(Cfg, {"bf16": False}, {"bf16": True}, stage="train_rm")
+    dropped, _ = trainer_kwargs(Cfg, {"bf16": True}, {}, stage="train_rm")
+    assert kept["bf16"] is True and kept["use_cpu"] is True
+    assert dropped["bf16"] is False
+    assert "emulated" not in caplog.text
+    monkeypatch.setattr(modeling, "cpu_bf16_native", lambda: False)
+    with caplog.at_level(logging.WARNING):
+        trainer_kwargs(Cfg, {}, {"bf16": True}, stage="train_dpo")
+        modeling.resolve_dtype("bfloat16", "cpu")
+    assert "train_dpo.bf16: false" in caplog.text and "dtype: float32" in caplog.text
+
 # ---------------------------------------------------------------------------- 2 processes
 
 

@@ -6,9 +6,11 @@ rule (:func:`is_adapter`: a folder with ``adapter_config.json`` is an adapter ov
 folder; it is merged for inference), and one error for a model folder that is missing or
 half-written (:func:`check_model_folder`).
 
-The dtype rule: ``auto`` is float32 on the CPU (half precision is slow and lossy there) and
-bfloat16 on an accelerator (float16 where bfloat16 is unsupported); any other name is the
-torch dtype of that name.
+The dtype rule: ``auto`` is float32 on the CPU and bfloat16 on an accelerator (float16 where
+bfloat16 is unsupported); any other name is the torch dtype of that name. ``bfloat16`` on a
+CPU is 3-4x faster than float32 where the CPU computes it natively (avx512_bf16 or AMX:
+:func:`cpu_bf16_native`; measured in bench/README.md "precision") and slower where it is
+emulated, which a warning then says.
 """
 
 from __future__ import annotations
@@ -51,12 +53,26 @@ def resolve_dtype(name: str, device: str) -> Any:
     if name not in DTYPES:
         raise ConfigError(f"dtype must be one of {list(DTYPES)}, got {name!r}")
     if name != "auto":
+        if name == "bfloat16" and device == "cpu" and not cpu_bf16_native():
+            log.warning("bfloat16 on a CPU without native bfloat16 (avx512_bf16/AMX) is "
+                        "emulated and slower than float32: set the stage's dtype: float32")
         return getattr(torch, name)
     if device == "cpu":
         return torch.float32
     if device.startswith("cuda") and not torch.cuda.is_bf16_supported():
         return torch.float16
     return torch.bfloat16
+
+
+def cpu_bf16_native() -> bool:
+    """True when this CPU computes bfloat16 natively (oneDNN's avx512_bf16 or AMX): there
+    bf16 matmuls run 4x faster than float32 (bench/README.md); elsewhere they are emulated."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def dtype_name(dtype: Any) -> str:

@@ -13,7 +13,8 @@ there; only the main process writes), then, on the main process only, the adapte
 module lists sorted (byte-identical reruns) and the weights cast to the section's
 ``save_dtype`` (``auto``: the training precision, bf16 when ``bf16: true``), so DVC stores
 half the bytes of float32. Training itself keeps float32 master weights: the model is loaded
-in float32 and ``bf16: true`` is mixed precision (autocast), or DeepSpeed's / FSDP's own.
+in float32 and ``bf16: true`` is mixed precision (autocast), or DeepSpeed's / FSDP's own;
+on a CPU too (accelerate's CPU autocast), where it pays on CPUs with native bfloat16.
 """
 
 from __future__ import annotations
@@ -59,18 +60,25 @@ def trainer_kwargs(config_cls: type, defaults: dict[str, Any], section: dict[str
                    overrides: dict[str, Any] | None = None, *, stage: str,
                    global_batch_size: int | None = None) -> tuple[dict[str, Any], dict[str, int]]:
     """A TRL config's keyword arguments and the batch plan (:func:`batch_plan`): xlrm's
-    ``defaults``, then the params ``section``, then the CPU rule (no bf16; ``use_cpu`` unless
-    set), then ``overrides``. A plain process that sees several GPUs is refused
+    ``defaults``, then the params ``section``, then the CPU rule (``use_cpu`` unless set; bf16
+    only where the section sets ``bf16: true``, with a warning on a CPU that emulates it),
+    then ``overrides``. A plain process that sees several GPUs is refused
     (:func:`xlrm.launch.refuse_data_parallel`)."""
     import torch
 
     from xlrm.launch import refuse_data_parallel, world_size
+    from xlrm.modeling import cpu_bf16_native
 
     refuse_data_parallel(stage)
     kwargs = {**defaults, **section}
     if not torch.cuda.is_available():
-        kwargs["bf16"] = False
         kwargs.setdefault("use_cpu", True)
+        if kwargs.get("bf16") and "bf16" not in section:
+            kwargs["bf16"] = False  # a default (TRL's or xlrm's), not the user's choice
+        if kwargs.get("bf16") and not cpu_bf16_native():
+            log.warning("%s: bf16 on a CPU without native bfloat16 (avx512_bf16/AMX): "
+                        "mixed precision is emulated there and slower than float32; "
+                        "set %s.bf16: false", stage, stage)
     kwargs.update(overrides or {})
     default_per_device = config_cls.__dataclass_fields__["per_device_train_batch_size"].default
     plan = batch_plan(kwargs, global_batch_size, world_size(), default_per_device, stage)
