@@ -209,6 +209,28 @@ def load_reward_model(rm_dir: str | Path, base_dir: str | Path | None = None,
     return model.to(dev) if device is not None else model
 
 
+def _contiguous_head_input(module: Any, args: tuple) -> tuple:
+    return (args[0].contiguous(), *args[1:])
+
+
+def contiguous_lm_head(model: Any) -> Any:
+    """Make the output layer's input contiguous before it multiplies by the vocabulary.
+
+    At prefill, generation feeds the head ``hidden[:, -1:, :]``, a strided slice. When the
+    head's weight does not require grad (a PEFT-merged model: PEFT freezes the base), torch's
+    matmul does not fold that 3-D slice into one matrix product; it runs a batched product
+    with the (vocab x hidden) weight expanded to every row, and in bfloat16 on a CPU that
+    expansion is materialised: 16 prompts copied Gemma 3 270M's 262k x 640 head 16 times
+    (about 5 GB) and generated 4.5x slower than the same weights with grad enabled (28 s vs
+    6.5 s for 16 prompts x 48 tokens, torch.profiler: aten::bmm/aten::copy_). A contiguous
+    input folds to one ``mm``; the values are identical. Idempotent."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None and not getattr(head, "_xlrm_contiguous", False):
+        head.register_forward_pre_hook(_contiguous_head_input)
+        head._xlrm_contiguous = True
+    return model
+
+
 def load_causal(path: str | Path, base_dir: str | Path | None = None, dtype: str = "float32",
                 device: str | None = None, **kwargs: Any):
     """A causal LM in eval mode: a full folder (or hub id), or a LoRA adapter over
@@ -230,6 +252,7 @@ def load_causal(path: str | Path, base_dir: str | Path | None = None, dtype: str
     else:
         model = _from_pretrained(AutoModelForCausalLM, path, "causal LM", dtype=torch_dtype,
                                  **kwargs)
+    contiguous_lm_head(model)
     model.eval()
     return model.to(dev) if device is not None else model
 
