@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from xlrm.alignment.config import TrainDPOConfig
-from xlrm.alignment.dpo import random_dataset_fingerprints, train_dpo
+from xlrm.alignment.dpo import cpu_lm_head_tiles, random_dataset_fingerprints, train_dpo
 from xlrm.sections import load_config
 
 
@@ -42,6 +42,56 @@ def test_random_dataset_fingerprints_skips_hashing_map_arguments():
     assert CountsPickling.pickled == 0
     assert a["y"] == [1, 2, 3, 4] and a._fingerprint != b._fingerprint
     assert fingerprint.update_fingerprint is original  # restored on exit
+
+
+def test_cpu_lm_head_tiles_scores_only_completions_with_the_same_log_probs(tiny_base,
+                                                                          monkeypatch):
+    """TRL's fused DPO head with ``cpu_lm_head_tiles``: only the labelled (completion) tokens
+    reach the projection, in the given vocabulary tiles, and the per-token log-probs,
+    entropies and gradients equal TRL's own all-positions pass; TRL is restored on exit.
+    Fails too when a TRL release renames what the context sets."""
+    import torch
+    import trl.trainer.utils as trl_utils
+
+    from xlrm.modeling import load_causal
+
+    assert callable(trl_utils._use_triton) and trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE > 0
+    saved = trl_utils._use_triton, trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE
+    model = load_causal(tiny_base)
+    trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))
+    ids = torch.randint(5, model.config.vocab_size, (3, 12))
+    labels = ids.clone()
+    labels[:, :5] = -100  # the prompt
+    labels[0, 9:] = -100  # padding
+    scored = []
+    real = trl_utils._ChunkedLogProbFunction
+
+    class Recorder:
+        @staticmethod
+        def apply(hidden, weight, bias, targets, temperature, chunk, *rest):
+            scored.append((hidden.shape[0], chunk))
+            return real.apply(hidden, weight, bias, targets, temperature, chunk, *rest)
+
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", Recorder)
+
+    def run():
+        model.zero_grad()
+        out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        out.log_probs.sum().backward()
+        grad = model.get_input_embeddings().weight.grad.clone()
+        return [out.log_probs.detach(), out.entropy, out.mean_logits, out.is_top1], grad
+
+    full, full_grad = run()
+    with cpu_lm_head_tiles(tile=128):
+        assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == 128
+        compact, compact_grad = run()
+    assert (trl_utils._use_triton, trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE) == saved
+    assert scored[0][0] == 3 * 11 and scored[1] == (int((labels[:, 1:] != -100).sum()), 128)
+    mask = labels[:, 1:] != -100
+    for a, b in zip(full, compact):
+        torch.testing.assert_close(a[mask], b[mask])
+    assert bool((compact[0][~mask] == 0).all())
+    torch.testing.assert_close(full_grad, compact_grad)
 
 
 def test_train_dpo_lora_on_tiny_policy_lowers_the_loss(tiny_base, tmp_path):
