@@ -155,3 +155,27 @@ def test_trunk_part_scores_both_ways_with_the_same_decisions(tiny_base, seed_row
     assert all(v["difference"] is None for v in r["verify"].values())
     c = r["cache"]
     assert c["hidden"] == 32 and c["bytes_per_pair"] == c["tokens_per_pair"] * 32 * 4
+
+
+def test_heads_dpo_part_times_trl_head_against_the_compact_tiled_one(tiny_base, tmp_path):
+    """bench/heads' dpo_head part on a tiny policy: the three ways train, TRL's way scores
+    every position and the compact ways only the completion tokens, with the same losses."""
+    import bench_heads
+
+    labels = tmp_path / "english.jsonl"
+    labels.write_text("".join(json.dumps({
+        "id": f"p{i}", "language": "ko", "prompt": [{"role": "user", "content": f"Say a word ({i})."}],
+        "chosen": "A fine word.", "rejected": "No.", "source": "test", "subset": "t"}) + "\n"
+        for i in range(4)), encoding="utf-8")
+    a = bench_heads.parse_args(["--policy", str(tiny_base), "--labels", str(labels),
+                                "--dpo", str(tmp_path)])
+    params = {"train_dpo": {"learning_rate": 5e-3, "num_train_epochs": 1, "max_length": 64,
+                            "per_device_train_batch_size": 2, "precompute_ref_log_probs": True,
+                            "lora": {"r": 4, "lora_alpha": 8}}}
+    r = bench_heads.part_dpo_head(a, params)
+    trl, compact, tiled = (r[k] for k in ("trl_cpu_head", "completion_tokens_only",
+                                          "completion_tokens_and_4096_tiles"))
+    assert r["pairs"] == 4 and all(w["train_steps"] == 2 for w in (trl, compact, tiled))
+    assert trl["tokens_scored"] > compact["tokens_scored"] == tiled["tokens_scored"] > 0
+    assert trl["head_backward_s"] > 0 and tiled["speedup"] > 0
+    assert compact["train_loss"] == pytest.approx(trl["train_loss"], rel=1e-5)

@@ -8,9 +8,9 @@ half-written (:func:`check_model_folder`).
 
 The dtype rule: ``auto`` is float32 on the CPU and bfloat16 on an accelerator (float16 where
 bfloat16 is unsupported); any other name is the torch dtype of that name. ``bfloat16`` on a
-CPU is 3-4x faster than float32 where the CPU computes it natively (avx512_bf16 or AMX:
-:func:`cpu_bf16_native`; measured in bench/README.md "precision") and slower where it is
-emulated, which a warning then says.
+CPU is faster than float32 where the CPU computes it natively (avx512_bf16 or AMX:
+:func:`cpu_bf16_native`; bench/README.md "precision": matmuls about 4x, scoring 2x,
+generation 1.7x) and slower where it is emulated, which a warning then says.
 """
 
 from __future__ import annotations
