@@ -141,20 +141,10 @@ def part_dpo_head(a, params: dict) -> dict:
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    for k, v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                 "TOKENIZERS_PARALLELISM": "false"}.items():
-        os.environ.setdefault(k, v)
+    B.quiet_offline()
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp()}/mlflow.db")
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
     import torch
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     for path, what in ((a.policy, "--policy"), (a.dpo, "--dpo"), (a.labels, "--labels")):
         if not path.exists():
             raise SystemExit(f"bench/heads: {path} ({what}) is missing: run `make repro` first")
@@ -162,19 +152,11 @@ def main(argv=None) -> int:
 
     params = read_params(a.params)
     result: dict[str, Any] = {"threads": torch.get_num_threads(), "torch": torch.__version__,
-                              "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": {
-                                  k: str(v) if isinstance(v, Path) else sorted(v)
-                                  if isinstance(v, set) else v for k, v in vars(a).items()}}
-    parts = {"merged_generation": lambda: part_merged_generation(a, params),
-             "dpo_head": lambda: part_dpo_head(a, params)}
-    for name, fn in parts.items():
-        if name in a.skip:
-            continue
-        t0 = time.perf_counter()
-        print(f"bench/heads: {name} ...", flush=True)
-        result[name] = fn()
-        result[name]["part_wall_s"] = time.perf_counter() - t0
-        B.write_json(a.out, result)
+                              "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                              "args": B.args_record(a)}
+    B.run_parts("bench/heads", {"merged_generation": lambda: part_merged_generation(a, params),
+                                "dpo_head": lambda: part_dpo_head(a, params)},
+                a.skip, a.out, result)
     rows: list[tuple[str, Any]] = []
     g = result.get("merged_generation")
     if g:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -227,21 +226,11 @@ def part_generation(a, params: dict) -> dict:
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    for k, v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                 "TOKENIZERS_PARALLELISM": "false"}.items():
-        os.environ.setdefault(k, v)
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
+    B.quiet_offline()
     import torch
-    from transformers.utils import logging as hf_logging
 
     from xlrm.modeling import cpu_bf16_native
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     if not (a.model / "config.json").exists():
         raise SystemExit(f"bench/precision: {a.model} is not a model folder (run `make repro` "
                          "for the default's models/base, or pass --model)")
@@ -250,21 +239,13 @@ def main(argv=None) -> int:
     params = read_params(a.params)
     result: dict[str, Any] = {"model": str(a.model), "threads": torch.get_num_threads(),
                               "torch": torch.__version__, "cpu_bf16_native": cpu_bf16_native(),
-                              "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": {
-                                  k: str(v) if isinstance(v, Path) else sorted(v) if isinstance(v, set)
-                                  else v for k, v in vars(a).items()}}
-    parts = {"matmul": lambda: part_matmul(a.repeats), "scoring": lambda: part_scoring(a, params),
-             "train_rm": lambda: part_train_rm(a, params),
-             "causal_lm": lambda: part_causal_lm(a, params),
-             "generation": lambda: part_generation(a, params)}
-    for name, fn in parts.items():
-        if name in a.skip:
-            continue
-        t0 = time.perf_counter()
-        print(f"bench/precision: {name} ...", flush=True)
-        result[name] = fn()
-        result[name]["part_wall_s"] = time.perf_counter() - t0
-        B.write_json(a.out, result)
+                              "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                              "args": B.args_record(a)}
+    B.run_parts("bench/precision", {
+        "matmul": lambda: part_matmul(a.repeats), "scoring": lambda: part_scoring(a, params),
+        "train_rm": lambda: part_train_rm(a, params),
+        "causal_lm": lambda: part_causal_lm(a, params),
+        "generation": lambda: part_generation(a, params)}, a.skip, a.out, result)
     rows = [("cpu computes bf16 natively", result["cpu_bf16_native"]),
             ("torch threads", result["threads"])]
     for name, row in result.get("matmul", {}).items():

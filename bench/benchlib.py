@@ -88,6 +88,43 @@ def rss_gib() -> dict[str, float]:
             "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / scale}
 
 
+def quiet_offline() -> None:
+    """A bench's set-up: the hub offline, and transformers' warnings and bars silenced."""
+    for k, v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                 "TOKENIZERS_PARALLELISM": "false"}.items():
+        os.environ.setdefault(k, v)
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def args_record(a: Any) -> dict[str, Any]:
+    """An argparse namespace as JSON values (paths as strings, sets sorted)."""
+    return {k: str(v) if isinstance(v, Path) else sorted(v) if isinstance(v, set) else v
+            for k, v in vars(a).items()}
+
+
+def run_parts(prog: str, parts: dict[str, Callable[[], dict]], skip: set[str], out: Path,
+              result: dict[str, Any]) -> dict[str, Any]:
+    """Run each part not in ``skip`` into ``result[name]`` (with its ``part_wall_s``),
+    rewriting ``out`` after each, so a killed bench keeps the parts it finished."""
+    for name, fn in parts.items():
+        if name in skip:
+            continue
+        t0 = time.perf_counter()
+        print(f"{prog}: {name} ...", flush=True)
+        result[name] = fn()
+        result[name]["part_wall_s"] = time.perf_counter() - t0
+        write_json(out, result)
+    return result
+
+
 def write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -192,8 +192,8 @@ def test_cpu_precision_keeps_the_users_bf16_and_drops_a_defaults(monkeypatch, ca
 def test_loaded_lm_head_multiplies_a_strided_slice_as_one_matrix_product(tiny_base):
     """Generation's prefill hands the head ``hidden[:, -1:, :]``. With the head frozen (as in
     every PEFT-merged model) torch would run that as a batched product over the vocabulary
-    matrix expanded per row, copied in bfloat16 (4.5x slower generation, measured on Gemma 3
-    270M); ``load_causal``'s models fold it to one ``mm`` with the same values."""
+    matrix expanded per row, copied in bfloat16 (8.5x slower generation of a merged Gemma 3
+    270M, bench/heads); ``load_causal``'s models fold it to one ``mm`` with the same values."""
     import torch
     from torch.profiler import profile
 

@@ -70,15 +70,16 @@ CPU_LM_HEAD_TILE = 4096
 @contextmanager
 def cpu_lm_head_tiles(compact: bool = True, tile: int | None = CPU_LM_HEAD_TILE):
     """Inside: TRL's fused DPO head, on a CPU, scores only the completion tokens, in cache-
-    sized vocabulary tiles. The same log-probabilities; on a CPU a third of the time.
+    sized vocabulary tiles. The same log-probabilities; on a CPU under half the time.
 
     ``DPOTrainer`` computes per-token log-probs with ``trl.trainer.utils.add_fused_lm_head``
     (a [tokens x vocab] product in tiles, never the whole logits). Off CUDA/XPU it projects
     every position, prompt and padding included, because on Neuron a varying token count
     would recompile; eager CPU torch has no compiled shapes, so the masked positions are only
-    waste (44% of the default's tokens). Its 32768-column tiles make each elementwise pass of
-    the CPU fold stream hundreds of MB. With Gemma 3 270M (262k vocabulary) one default
-    ``train_dpo`` run took 137 s, 93 s with completion tokens only, 47 s with both.
+    waste (44% of the default's tokens). Its 32768-column fp32 tiles (tens of MB for a few
+    hundred tokens) fall out of cache on each elementwise pass of the CPU fold. With Gemma 3
+    270M (262k vocabulary) one default ``train_dpo`` run took 126 s, 80 s with completion
+    tokens only, 48 s with both (bench/heads).
 
     Both settings are private to TRL (names as of trl 1.16); if a TRL release renames them
     this changes nothing and says so, and ``tests/test_alignment.py`` fails to flag it.
